@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs Stockade into ./.venv. With --test, also the system tools the tests use
+# (debootstrap, umoci, skopeo, a local registry) and the test dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+if [[ $want_test -eq 1 ]]; then
+  pkgs=(debootstrap umoci skopeo docker-registry zstd pigz npm python3-pip)
+  missing=()
+  for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then "$PY" -m venv .venv; fi
+.venv/bin/python -m pip install -q --upgrade pip
+if [[ $want_test -eq 1 ]]; then
+  .venv/bin/python -m pip install -q -e ".[test]"
+else
+  .venv/bin/python -m pip install -q -e .
+fi

@@ -1,0 +1,1 @@
+"""The ``stockade`` command: thin over the library, owns parsing, progress and exit codes."""
