@@ -84,7 +84,7 @@ def open_artifact(target: str, artifact_type: str | None = None, **options: obje
     if kind == "registry":
         from stockade.artifact.registry import RegistrySource
 
-        return RegistrySource(target, **options)  # type: ignore[arg-type]
+        return RegistrySource(target, **options)  # type: ignore[arg-type]  # options come from the CLI, typed there
     raise UsageError(
         f"unknown artifact type {kind!r}", hint=f"choose one of: {', '.join(ARTIFACT_TYPES)}"
     )

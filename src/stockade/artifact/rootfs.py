@@ -7,6 +7,7 @@ files that vanish or cannot be read while we walk.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Iterator, Sequence
@@ -88,7 +89,7 @@ class DirectoryLayer(Layer):
                     yield Entry(rel, EntryType.OTHER, mode=stat.S_IMODE(mode))
 
 
-def _opener(path: str) -> "_Opener":
+def _opener(path: str) -> _Opener:
     return _Opener(path)
 
 
@@ -102,8 +103,6 @@ class _Opener:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
-            import io
-
             return io.BytesIO(b"")  # vanished or became a link: treat as empty
         return os.fdopen(fd, "rb")
 

@@ -20,15 +20,60 @@ _FILESYSTEM_KINDS = {"rootfs", "zip"}
 
 @click.command()
 @click.argument("target")
-@click.option("--type", "artifact_type", type=click.Choice(ARTIFACT_TYPES), help="Force the artifact type instead of detecting it.")
-@click.option("-f", "--format", "fmt", type=click.Choice(SBOM_FORMATS), help="Output format (default: table at a terminal, json otherwise).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of standard output.")
-@click.option("--max-size", type=click.IntRange(min=1), default=DEFAULT_MAX_TOTAL_BYTES, show_default=True, help="Largest total uncompressed size accepted, in bytes.")
-@click.option("--max-entries", type=click.IntRange(min=1), default=DEFAULT_MAX_ENTRIES, show_default=True, help="Most archive entries accepted.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Layers analysed in parallel (default: CPU count).")
-@click.option("--insecure-registry", is_flag=True, help="Use plain HTTP for the registry (local registries only).")
-@click.option("--username", envvar="STOCKADE_REGISTRY_USERNAME", help="Registry user (or STOCKADE_REGISTRY_USERNAME).")
-@click.option("--password", envvar="STOCKADE_REGISTRY_PASSWORD", help="Registry password or token (or STOCKADE_REGISTRY_PASSWORD).")
+@click.option(
+    "--type",
+    "artifact_type",
+    type=click.Choice(ARTIFACT_TYPES),
+    help="Force the artifact type instead of detecting it.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(SBOM_FORMATS),
+    help="Output format (default: table at a terminal, json otherwise).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to FILE instead of standard output.",
+)
+@click.option(
+    "--max-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_TOTAL_BYTES,
+    show_default=True,
+    help="Largest total uncompressed size accepted, in bytes (tar/zip bomb guard).",
+)
+@click.option(
+    "--max-entries",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_ENTRIES,
+    show_default=True,
+    help="Most archive entries accepted (tar/zip bomb guard).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Layers analysed in parallel (default: the CPU count).",
+)
+@click.option(
+    "--insecure-registry",
+    is_flag=True,
+    help="Use plain HTTP for the registry (local registries only).",
+)
+@click.option(
+    "--username",
+    envvar="STOCKADE_REGISTRY_USERNAME",
+    help="Registry user (or STOCKADE_REGISTRY_USERNAME).",
+)
+@click.option(
+    "--password",
+    envvar="STOCKADE_REGISTRY_PASSWORD",
+    help="Registry password or token (or STOCKADE_REGISTRY_PASSWORD).",
+)
 @click.pass_obj
 def sbom(
     ui: UI,

@@ -159,7 +159,9 @@ def build_inventory(
     info = source.info()
     layers = list(source.layers())
     workers = _default_workers() if workers is None else max(1, workers)
-    results = _analyze_all(layers, catalogers, ctx, limits, workers, progress)
+    results = _analyze_all(
+        layers, catalogers=catalogers, ctx=ctx, limits=limits, workers=workers, progress=progress
+    )
 
     total_entries = sum(r.entries for r in results)
     total_bytes = sum(r.bytes for r in results)
@@ -187,20 +189,16 @@ def build_inventory(
         diff_id, outcomes = squashed.results[path]
         for outcome in outcomes:
             for pkg in outcome.packages:
-                located = pkg if pkg.locations else replace(
-                    pkg, locations=(Location(path, diff_id),)
+                located = (
+                    pkg if pkg.locations else replace(pkg, locations=(Location(path, diff_id),))
                 )
                 located = with_purl(located, os_info)
                 previous = merged.get(located.key)
                 if previous is None:
                     merged[located.key] = located
                 else:
-                    extra = tuple(
-                        loc for loc in located.locations if loc not in previous.locations
-                    )
-                    merged[located.key] = replace(
-                        previous, locations=previous.locations + extra
-                    )
+                    extra = tuple(loc for loc in located.locations if loc not in previous.locations)
+                    merged[located.key] = replace(previous, locations=previous.locations + extra)
     packages = tuple(
         sorted(merged.values(), key=lambda p: (p.type.value, p.namespace or "", p.name, p.version))
     )
@@ -209,6 +207,7 @@ def build_inventory(
 
 def _analyze_all(
     layers: Sequence[Layer],
+    *,
     catalogers: Sequence[Cataloger],
     ctx: CatalogContext,
     limits: Limits,
@@ -227,16 +226,14 @@ def _analyze_all(
     mp = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=mp) as pool:
         futures = [pool.submit(analyze_layer, lyr, catalogers, ctx, limits) for lyr in layers]
-        done = 0
         out = []
-        for future in futures:
+        for done, future in enumerate(futures, start=1):
             try:
                 out.append(future.result())
             except StockadeError:
                 for f in futures:
                     f.cancel()
                 raise
-            done += 1
             if progress:
                 progress(done, total)
         return out

@@ -55,8 +55,8 @@ def purl_for(pkg: Package, os_info: OSInfo | None) -> str:
         name = _pep503(name)
     elif pkg.type is PackageType.GOLANG and namespace is None and "/" in name:
         namespace, name = name.rsplit("/", 1)
-    elif pkg.type is PackageType.NPM and namespace is None and name.startswith("@") and (
-        "/" in name
+    elif (
+        pkg.type is PackageType.NPM and namespace is None and name.startswith("@") and ("/" in name)
     ):
         namespace, name = name.split("/", 1)
     return PackageURL(
