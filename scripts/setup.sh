@@ -9,9 +9,12 @@ want_test=0
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 if [[ $want_test -eq 1 ]]; then
-  pkgs=(debootstrap umoci skopeo docker-registry zstd pigz npm python3-pip)
+  # ruby, a JDK and rpm let the cataloger tests compare with the real tools.
+  pkgs=(debootstrap umoci skopeo docker-registry zstd pigz ruby openjdk-17-jdk-headless rpm)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  # npm: Debian's package conflicts with NodeSource's nodejs, which ships its own npm.
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
   if ((${#missing[@]})); then
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
