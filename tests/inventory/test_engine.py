@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import cast
+
 import pytest
 
 from stockade.artifact.interface import Limits
 from stockade.artifact.memory import OPAQUE, MemorySource
 from stockade.core.errors import UnsafeArtifactError
-from stockade.core.models import OSInfo, Package, PackageType
+from stockade.core.models import Location, OSInfo, Package, PackageType
 from stockade.inventory.engine import build_inventory
 from stockade.inventory.interface import (
     CatalogContext,
@@ -171,3 +175,140 @@ def test_malformed_file_is_a_warning_not_a_crash() -> None:
     inv = build_inventory(source, [Strict()], workers=1, warn=warnings.append)
     assert inv.packages == ()
     assert warnings == ["pkgs.txt: bad lockfile"]
+
+
+class DevLinesCataloger(LinesCataloger):
+    """``name version [dev]`` lines; files named ``*.toml`` only give facts: names to drop."""
+
+    name = "devlines"
+
+    def wants(self, path: str, size: int, mode: int, ctx: CatalogContext) -> bool:
+        return super().wants(path, size, mode, ctx) or path.endswith("drop.toml")
+
+    def parse(self, file: FileContent, ctx: CatalogContext) -> CatalogResult:
+        if file.path.endswith("drop.toml"):
+            return CatalogResult(facts={"drop": frozenset(file.text().split())})
+        pkgs = []
+        warnings = []
+        for line in file.text().splitlines():
+            fields = line.split()
+            if len(fields) < 2:
+                warnings.append(f"line {line!r} skipped")
+                continue
+            pkgs.append(
+                Package(
+                    name=fields[0],
+                    version=fields[1],
+                    type=PackageType.PYPI,
+                    dev=fields[2:] == ["dev"],
+                )
+            )
+        return CatalogResult(packages=pkgs, warnings=warnings)
+
+    def finalize(
+        self, results: Mapping[str, CatalogResult], ctx: CatalogContext
+    ) -> Mapping[str, CatalogResult]:
+        drop: set[str] = set()
+        for result in results.values():
+            drop |= cast(frozenset[str], result.facts.get("drop", frozenset()))
+        return {
+            path: replace(result, packages=[p for p in result.packages if p.name not in drop])
+            for path, result in results.items()
+        }
+
+
+def test_a_cataloger_warning_reaches_the_user_with_its_path() -> None:
+    warnings: list[str] = []
+    source = MemorySource([{"app/pkgs.txt": "a 1\nbroken\n"}])
+    inv = build_inventory(source, [DevLinesCataloger()], workers=1, warn=warnings.append)
+    assert [p.name for p in inv.packages] == ["a"]
+    assert warnings == ["app/pkgs.txt: line 'broken' skipped"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_finalize_sees_facts_of_every_layer_still_present(workers: int) -> None:
+    source = MemorySource(
+        [
+            {"app/pkgs.txt": "a 1\nb 1\nc 1\n", "app/drop.toml": "c"},
+            {"app/more-drop.toml": "b"},
+            {"app/drop.toml": None},  # the first drop list is deleted again
+        ]
+    )
+    inv = build_inventory(source, [DevLinesCataloger()], workers=workers)
+    assert {(p.name, p.version) for p in inv.packages} == {("a", "1"), ("c", "1")}
+
+
+def test_a_package_is_dev_only_if_every_sighting_is_dev() -> None:
+    source = MemorySource([{"one/pkgs.txt": "a 1 dev\nb 1 dev\n", "two/pkgs.txt": "a 1\n"}])
+    inv = build_inventory(source, [DevLinesCataloger()], workers=1)
+    assert {p.name: p.dev for p in inv.packages} == {"a": False, "b": True}
+
+
+def test_python_names_are_one_package_whatever_their_spelling() -> None:
+    source = MemorySource([{"one/pkgs.txt": "PyYAML 6.0\n", "two/pkgs.txt": "pyyaml 6.0\n"}])
+    inv = build_inventory(source, [LinesCataloger()], workers=1)
+    (package,) = inv.packages
+    assert package.purl == "pkg:pypi/pyyaml@6.0"
+    assert len(package.locations) == 2
+
+
+def test_a_preset_location_gets_its_layer() -> None:
+    class Nested(LinesCataloger):
+        def parse(self, file: FileContent, ctx: CatalogContext) -> CatalogResult:
+            res = super().parse(file, ctx)
+            where = (Location(file.path + "!/inner"),)
+            return CatalogResult(packages=[replace(p, locations=where) for p in res.packages])
+
+    source = MemorySource([{}, {"lib/pkgs.txt": "a 1\n"}])
+    inv = build_inventory(source, [Nested()], workers=1)
+    (package,) = inv.packages
+    assert package.locations == (Location("lib/pkgs.txt!/inner", inv.artifact.layers[1].diff_id),)
+
+
+def test_a_package_that_cannot_have_a_purl_is_dropped_with_a_warning() -> None:
+    class Blank(LinesCataloger):
+        def parse(self, file: FileContent, ctx: CatalogContext) -> CatalogResult:
+            return CatalogResult(
+                packages=[
+                    Package(name=" ", version="1", type=PackageType.PYPI),
+                    Package(name="ok", version="1", type=PackageType.PYPI),
+                ]
+            )
+
+    warnings: list[str] = []
+    inv = build_inventory(
+        MemorySource([{"pkgs.txt": ""}]), [Blank()], workers=1, warn=warnings.append
+    )
+    assert [p.name for p in inv.packages] == ["ok"]
+    assert warnings == ["pkgs.txt: a pypi package with a blank name was dropped"]
+
+
+def test_catalogers_sharing_a_large_file_can_seek_in_it() -> None:
+    big = b"\x7fELF" + bytes(range(256)) * (80 << 10)  # 20 MiB: spills past the memory spool
+
+    class Tail(Cataloger):
+        name = "tail"
+
+        def wants(self, path: str, size: int, mode: int, ctx: CatalogContext) -> bool:
+            return path == "bin/app"
+
+        def parse(self, file: FileContent, ctx: CatalogContext) -> CatalogResult:
+            assert file.stream.seekable()
+            file.stream.seek(-4, 2)
+            tail = file.stream.read().hex()
+            file.stream.seek(0)
+            head = file.stream.read(4)
+            assert head == b"\x7fELF"
+            return CatalogResult(
+                packages=[Package(name=self.name, version=tail, type=PackageType.GOLANG)]
+            )
+
+    class Tail2(Tail):
+        name = "tail2"
+
+    source = MemorySource([{"bin/app": big}])
+    inv = build_inventory(source, [Tail(), Tail2()], workers=1)
+    assert {(p.name, p.version) for p in inv.packages} == {
+        ("tail", "fcfdfeff"),
+        ("tail2", "fcfdfeff"),
+    }

@@ -7,6 +7,7 @@ opaque. Layers are plain data, so they pickle into worker processes like real on
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,7 +51,7 @@ class MemoryLayer(Layer):
                     EntryType.FILE,
                     size=len(data),
                     mode=self.mode,
-                    opener=lambda data=data: io.BytesIO(data),
+                    opener=functools.partial(io.BytesIO, data),
                 )
 
 

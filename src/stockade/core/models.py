@@ -7,6 +7,7 @@ A package's identity is its Package URL (purl).
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NewType
@@ -33,6 +34,14 @@ class PackageType(enum.StrEnum):
     @property
     def is_os(self) -> bool:
         return self in (PackageType.DEB, PackageType.APK, PackageType.RPM)
+
+
+def pep503_name(name: str) -> str:
+    """A Python distribution name normalised as PEP 503 says: ``Foo.Bar_baz`` is ``foo-bar-baz``."""
+    return _PEP503_SEPARATORS.sub("-", name).lower()
+
+
+_PEP503_SEPARATORS = re.compile(r"[-_.]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +78,12 @@ class Package:
 
     @property
     def key(self) -> tuple[str, str, str, str]:
-        """Identity used to de-duplicate: the same package found twice is one package."""
-        return (self.type.value, self.namespace or "", self.name, self.version)
+        """Identity used to de-duplicate: the same package found twice is one package.
+
+        Python distribution names compare as PEP 503 says (``PyYAML`` is ``pyyaml``,
+        ``zope.interface`` is ``zope-interface``)."""
+        name = pep503_name(self.name) if self.type is PackageType.PYPI else self.name
+        return (self.type.value, self.namespace or "", name, self.version)
 
 
 @dataclass(frozen=True, slots=True)

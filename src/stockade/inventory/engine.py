@@ -9,12 +9,13 @@ Only results are kept, never file contents, so memory does not grow with image s
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import IO, cast
 
 from stockade.artifact.interface import Entry, EntryType, Layer, Limits, Source
 from stockade.core.errors import CatalogError, StockadeError, UnsafeArtifactError
@@ -97,23 +98,46 @@ def _parse_entry(
     outcomes: list[CatalogResult] = []
     with entry.open() as stream:
         if len(wanted) == 1:
-            contents = [FileContent(entry.path, entry.size, stream, limits.max_file_bytes)]
+            views: Iterator[IO[bytes]] = iter([stream])
         else:
-            # Several catalogers want the same file: each gets its own view of the bytes.
-            data = stream.read(limits.max_file_bytes)
-            contents = [
-                FileContent(entry.path, entry.size, io.BytesIO(data), limits.max_file_bytes)
-                for _ in wanted
-            ]
-        for cataloger, content in zip(wanted, contents, strict=True):
+            # Several catalogers want the same file (executables: Go and Rust both look):
+            # copy it once into a seekable buffer, in memory when small, so each gets
+            # the bytes from the start and can jump to the parts it needs.
+            views = _rewound(_spool(stream, limits.max_file_bytes), len(wanted))
+        for cataloger, view in zip(wanted, views, strict=True):
+            content = FileContent(entry.path, entry.size, view, limits.max_file_bytes)
             try:
                 outcome = cataloger.parse(content, ctx)
             except CatalogError as exc:
                 warnings.append(f"{entry.path}: {exc.message}")
                 continue
-            if outcome.packages or outcome.os:
-                outcomes.append(outcome)
+            warnings.extend(f"{entry.path}: {w}" for w in outcome.warnings)
+            if outcome.packages or outcome.os or outcome.facts:
+                outcomes.append(replace(outcome, warnings=(), producer=cataloger.name))
     return outcomes
+
+
+_SPOOL_IN_MEMORY_BYTES = 16 << 20
+"""Files shared by several catalogers stay in memory up to this size, then spill."""
+
+
+def _spool(stream: IO[bytes], limit: int) -> IO[bytes]:
+    buffer = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115
+    copied = 0
+    while copied < limit:
+        chunk = stream.read(min(1 << 20, limit - copied))
+        if not chunk:
+            break
+        buffer.write(chunk)
+        copied += len(chunk)
+    return cast(IO[bytes], buffer)
+
+
+def _rewound(buffer: IO[bytes], times: int) -> Iterator[IO[bytes]]:
+    with buffer:
+        for _ in range(times):
+            buffer.seek(0)
+            yield buffer
 
 
 def _forget(found: dict[str, list[CatalogResult]], path: str) -> None:
@@ -185,24 +209,82 @@ def build_inventory(
 
     os_info = _pick_os(squashed)
     merged: dict[tuple[str, str, str, str], Package] = {}
-    for path in sorted(squashed.results):
-        diff_id, outcomes = squashed.results[path]
-        for outcome in outcomes:
-            for pkg in outcome.packages:
-                located = (
-                    pkg if pkg.locations else replace(pkg, locations=(Location(path, diff_id),))
-                )
-                located = with_purl(located, os_info)
-                previous = merged.get(located.key)
-                if previous is None:
-                    merged[located.key] = located
-                else:
-                    extra = tuple(loc for loc in located.locations if loc not in previous.locations)
-                    merged[located.key] = replace(previous, locations=previous.locations + extra)
+    for path, diff_id, pkg in _finalized(squashed, catalogers, ctx, warn):
+        located = _located(pkg, path, diff_id)
+        try:
+            located = with_purl(located, os_info)
+        except CatalogError as exc:
+            if warn:
+                warn(f"{path}: {exc.message}")
+            continue
+        previous = merged.get(located.key)
+        merged[located.key] = located if previous is None else _merge(previous, located)
     packages = tuple(
         sorted(merged.values(), key=lambda p: (p.type.value, p.namespace or "", p.name, p.version))
     )
     return Inventory(artifact=info, os=os_info, packages=packages)
+
+
+def _finalized(
+    squashed: _Squashed,
+    catalogers: Sequence[Cataloger],
+    ctx: CatalogContext,
+    warn: Callable[[str], None] | None,
+) -> Iterator[tuple[str, Digest | None, Package]]:
+    """Every package left in the squashed artifact, after each cataloger's cross-file pass."""
+    by_producer: dict[str, dict[str, CatalogResult]] = {}
+    layer_of: dict[str, Digest | None] = {}
+    for path in sorted(squashed.results):
+        diff_id, outcomes = squashed.results[path]
+        layer_of[path] = diff_id
+        for outcome in outcomes:
+            by_producer.setdefault(outcome.producer, {})[path] = outcome
+    for cataloger in catalogers:
+        mine = by_producer.pop(cataloger.name, None)
+        if not mine:
+            continue
+        try:
+            final: Mapping[str, CatalogResult] = cataloger.finalize(mine, ctx)
+        except CatalogError as exc:
+            if warn:
+                warn(f"{cataloger.name}: {exc.message}")
+            final = mine
+        for path in sorted(final):
+            for pkg in final[path].packages:
+                yield path, layer_of.get(path), pkg
+    for leftover in by_producer.values():  # results of catalogers not in the list given
+        for path in sorted(leftover):
+            for pkg in leftover[path].packages:
+                yield path, layer_of.get(path), pkg
+
+
+def _located(pkg: Package, path: str, diff_id: Digest | None) -> Package:
+    if not pkg.locations:
+        return replace(pkg, locations=(Location(path, diff_id),))
+    if all(loc.layer is not None for loc in pkg.locations):
+        return pkg
+    # A cataloger may name the exact file (a nested jar, a package.json); the engine
+    # knows the layer.
+    return replace(
+        pkg,
+        locations=tuple(
+            loc if loc.layer is not None else replace(loc, layer=diff_id) for loc in pkg.locations
+        ),
+    )
+
+
+def _merge(previous: Package, found: Package) -> Package:
+    """The same package seen twice: one package, every location, dev only if always dev."""
+    extra = tuple(loc for loc in found.locations if loc not in previous.locations)
+    licenses = previous.licenses + tuple(
+        lic for lic in found.licenses if lic not in previous.licenses
+    )
+    return replace(
+        previous,
+        locations=previous.locations + extra,
+        licenses=licenses,
+        dev=previous.dev and found.dev,
+    )
 
 
 def _analyze_all(

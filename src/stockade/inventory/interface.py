@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import IO, ClassVar
 
 from stockade.core.models import OSInfo, Package
@@ -52,8 +52,18 @@ class FileContent:
 
 @dataclass(frozen=True, slots=True)
 class CatalogResult:
+    """What one file gave one cataloger."""
+
     packages: Sequence[Package] = ()
     os: OSInfo | None = None
+    warnings: Sequence[str] = ()
+    """Problems worth telling the user that did not stop the file being read."""
+    facts: Mapping[str, object] = field(default_factory=dict)
+    """Things learnt from this file that only matter together with other files (a
+    ``Cargo.toml``'s dev-dependencies, a ``go.sum``'s modules); see
+    :meth:`Cataloger.finalize`. Values must be picklable."""
+    producer: str = ""
+    """The cataloger that gave this result (set by the engine)."""
 
 
 EMPTY = CatalogResult()
@@ -71,3 +81,16 @@ class Cataloger(abc.ABC):
     @abc.abstractmethod
     def parse(self, file: FileContent, ctx: CatalogContext) -> CatalogResult:
         """Packages in one file. Malformed input raises CatalogError."""
+
+    def finalize(
+        self, results: Mapping[str, CatalogResult], ctx: CatalogContext
+    ) -> Mapping[str, CatalogResult]:
+        """Adjust this cataloger's results once every layer has been applied.
+
+        ``results`` maps each path (still present in the squashed artifact) to what
+        :meth:`parse` gave for it. Override to combine files, e.g. to drop the crates a
+        ``Cargo.lock`` lists only for the dev-dependencies of the ``Cargo.toml`` beside
+        it. The default keeps everything as it is.
+        """
+        del ctx
+        return results

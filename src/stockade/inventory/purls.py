@@ -6,7 +6,8 @@ from dataclasses import replace
 
 from packageurl import PackageURL
 
-from stockade.core.models import OSInfo, Package, PackageType
+from stockade.core.errors import CatalogError
+from stockade.core.models import OSInfo, Package, PackageType, pep503_name
 
 # purl namespaces for OS packages come from the distribution, not the package.
 _RPM_VENDORS = {
@@ -52,7 +53,7 @@ def purl_for(pkg: Package, os_info: OSInfo | None) -> str:
             qualifiers["distro"] = os_info.distro_qualifier
     elif pkg.type is PackageType.PYPI:
         # PEP 503 normalisation, as the purl spec requires for pypi.
-        name = _pep503(name)
+        name = pep503_name(name)
     elif pkg.type is PackageType.GOLANG and namespace is None and "/" in name:
         namespace, name = name.rsplit("/", 1)
     elif (
@@ -69,20 +70,12 @@ def purl_for(pkg: Package, os_info: OSInfo | None) -> str:
 
 
 def with_purl(pkg: Package, os_info: OSInfo | None) -> Package:
+    """``pkg`` with its purl filled in; CatalogError when it cannot have one."""
     if pkg.purl:
         return pkg
-    return replace(pkg, purl=purl_for(pkg, os_info))
-
-
-def _pep503(name: str) -> str:
-    out = []
-    prev_sep = False
-    for ch in name.lower():
-        if ch in "-_.":
-            if not prev_sep:
-                out.append("-")
-            prev_sep = True
-        else:
-            out.append(ch)
-            prev_sep = False
-    return "".join(out)
+    if not pkg.name.strip():
+        raise CatalogError(f"a {pkg.type.value} package with a blank name was dropped")
+    try:
+        return replace(pkg, purl=purl_for(pkg, os_info))
+    except ValueError as exc:
+        raise CatalogError(f"{pkg.name!r} cannot be written as a package URL ({exc})") from exc
