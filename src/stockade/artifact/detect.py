@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import os
+import re
 import tarfile
 import zipfile
 from pathlib import Path
 
 from stockade.artifact.interface import Source
+from stockade.artifact.oci_layout import split_layout_tag
 from stockade.core.errors import ArtifactError, UsageError
 
 ARTIFACT_TYPES = ("docker-archive", "oci", "rootfs", "zip", "registry")
 
 
 def detect_type(target: str) -> str:
-    """Guess the artifact type of ``target``: a path on disk, or an image reference."""
+    """Guess the artifact type of ``target``: a path on disk, or an image reference.
+
+    ``LAYOUT:TAG`` names one image of a multi-image OCI layout (as skopeo writes it).
+    """
+    layout, tag = split_layout_tag(target)
+    if tag is not None and detect_type(layout) == "oci":
+        return "oci"
     path = Path(target)
     if path.is_dir():
         if (path / "oci-layout").is_file() and (path / "index.json").is_file():
@@ -56,10 +64,18 @@ def detect_type(target: str) -> str:
     )
 
 
+_BARE_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+_FILE_SUFFIXES = (".tar", ".tgz", ".gz", ".zip", ".jar", ".json", ".yaml", ".yml")
+
+
 def _looks_like_reference(target: str) -> bool:
     if target.startswith(("/", ".", "~")):
         return False
-    return "/" in target or ":" in target or "@" in target
+    if "/" in target or ":" in target or "@" in target:
+        return True
+    # A bare repository name (``alpine``) is a Docker Hub image, as docker pull has it,
+    # unless it looks like a file the user mistyped.
+    return bool(_BARE_NAME.fullmatch(target)) and not target.endswith(_FILE_SUFFIXES)
 
 
 def open_artifact(target: str, artifact_type: str | None = None, **options: object) -> Source:
@@ -73,10 +89,13 @@ def open_artifact(target: str, artifact_type: str | None = None, **options: obje
         from stockade.artifact.docker_archive import DockerArchiveSource
 
         return DockerArchiveSource(target)
+    platform = options.pop("platform", None)
+    if platform is not None and not isinstance(platform, str):
+        raise UsageError(f"platform must be a string, not {platform!r}")
     if kind == "oci":
         from stockade.artifact.oci_layout import OCILayoutSource
 
-        return OCILayoutSource(target)
+        return OCILayoutSource(target, platform=platform)
     if kind == "zip":
         from stockade.artifact.zipsource import ZipSource
 
@@ -84,7 +103,7 @@ def open_artifact(target: str, artifact_type: str | None = None, **options: obje
     if kind == "registry":
         from stockade.artifact.registry import RegistrySource
 
-        return RegistrySource(target, **options)  # type: ignore[arg-type]  # options come from the CLI, typed there
+        return RegistrySource(target, platform=platform, **options)  # type: ignore[arg-type]  # options come from the CLI, typed there
     raise UsageError(
         f"unknown artifact type {kind!r}", hint=f"choose one of: {', '.join(ARTIFACT_TYPES)}"
     )
