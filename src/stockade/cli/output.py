@@ -1,49 +1,80 @@
-"""Terminal behaviour: progress on stderr at a terminal, silence with --quiet or in CI."""
+"""Terminal behaviour: progress on stderr at a terminal, silence with --quiet or in CI.
+
+Everything for people goes to standard error, so standard output holds only the
+report and can be piped. Colour and the progress bar only reach a terminal: a log file
+or a CI job gets plain lines, never escape codes. Text that comes from the artifact
+(paths in warnings) is shown with control characters escaped.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from stockade.core.errors import ReportError
+from stockade.report.table import printable
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):  # replaced by something that is not a stream
+        return False
 
 
 @dataclass
 class UI:
+    """How this run talks to the person: ``quiet`` silences all but warnings and errors."""
+
     quiet: bool = False
     color: bool = True
 
     @property
     def stderr(self) -> Console:
+        # Made on each use: tests and rich's progress display swap sys.stderr.
         return Console(
             file=sys.stderr,
-            no_color=not self.color,
+            color_system="auto" if self.color else None,
             highlight=False,
+            markup=False,
+            emoji=False,
             soft_wrap=True,
         )
 
     @property
     def interactive(self) -> bool:
-        return not self.quiet and sys.stderr.isatty()
+        """Whether to draw a progress bar: a terminal on stderr and not --quiet."""
+        return not self.quiet and stderr_is_terminal()
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.stderr.print(message, markup=False)
+            self.stderr.print(Text(printable(message)))
 
     def warn(self, message: str) -> None:
-        self.stderr.print(f"warning: {message}", markup=False)
+        text = Text("warning: ", style="yellow")
+        text.append(printable(message))
+        self.stderr.print(text)
 
     @contextmanager
-    def progress(self, description: str) -> Iterator[Callable[[int, int], None]]:
+    def progress(self, description: str) -> Iterator[ProgressCallback]:
         """A callback (done, total) that draws a bar when stderr is a terminal."""
         if not self.interactive:
             yield lambda done, total: None
             return
         bar = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -51,9 +82,41 @@ class UI:
             transient=True,
         )
         with bar:
-            task = bar.add_task(description, total=None)
+            task = bar.add_task(printable(description), total=None)
 
             def update(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
             yield update
+
+
+def write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
+    """Write a report to ``path`` whole or not at all.
+
+    The text goes to a temporary file in the same directory, renamed over ``path`` once
+    complete, so a reader never sees half a report and a failure (a full disk, a
+    renderer error, Ctrl-C) leaves any earlier file at ``path`` untouched.
+    """
+    directory = path.parent if str(path.parent) else Path()
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise ReportError(f"cannot write {path}: {exc.strerror}") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            write(fh)
+        os.chmod(tmp, 0o666 & ~_umask())
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ReportError(f"cannot write {path}: {exc.strerror}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

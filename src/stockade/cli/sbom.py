@@ -9,8 +9,7 @@ import click
 
 from stockade.artifact import ARTIFACT_TYPES, Limits, open_artifact
 from stockade.artifact.interface import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_BYTES
-from stockade.cli.output import UI
-from stockade.core.errors import ReportError
+from stockade.cli.output import UI, write_atomically
 from stockade.inventory import ScanMode, build_inventory, default_catalogers
 from stockade.inventory.interface import CatalogContext
 from stockade.report import SBOM_FORMATS, sbom_renderer
@@ -60,6 +59,11 @@ _FILESYSTEM_KINDS = {"rootfs", "zip"}
     help="Layers analysed in parallel (default: the CPU count).",
 )
 @click.option(
+    "--platform",
+    metavar="OS/ARCH[/VARIANT]",
+    help="Image to pick from a multi-platform image (default: linux/amd64).",
+)
+@click.option(
     "--insecure-registry",
     is_flag=True,
     help="Use plain HTTP for the registry (local registries only).",
@@ -84,6 +88,7 @@ def sbom(
     max_size: int,
     max_entries: int,
     workers: int | None,
+    platform: str | None,
     insecure_registry: bool,
     username: str | None,
     password: str | None,
@@ -96,7 +101,10 @@ def sbom(
     """
     limits = Limits(max_total_bytes=max_size, max_entries=max_entries)
     options: dict[str, object] = {}
+    if platform:
+        options["platform"] = platform
     if insecure_registry:
+        ui.warn("--insecure-registry: talking plain HTTP, nothing is protected in transit")
         options["insecure"] = True
     if username or password:
         options["username"] = username
@@ -122,12 +130,5 @@ def sbom(
     if output is None:
         renderer.render(inventory, sys.stdout)
         return
-    tmp = output.with_name(output.name + ".tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            renderer.render(inventory, fh)
-        tmp.replace(output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ReportError(f"cannot write {output}: {exc.strerror}") from exc
+    write_atomically(output, lambda fh: renderer.render(inventory, fh))
     ui.info(f"wrote {len(inventory.packages)} packages to {output}")

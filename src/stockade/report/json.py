@@ -1,4 +1,9 @@
-"""Stockade's own JSON: every field of the inventory, stable keys, for scripts."""
+"""Stockade's own JSON: every field of the inventory, stable keys, for scripts.
+
+The keys are a contract with users' scripts: add new ones, never rename or remove one
+without raising :data:`SCHEMA_VERSION`. Non-ASCII text is written as ``\\u`` escapes, so
+the output is the same bytes whatever the locale's encoding.
+"""
 
 from __future__ import annotations
 
@@ -69,5 +74,5 @@ class JsonRenderer(Renderer):
     format = "json"
 
     def render(self, inventory: Inventory, out: IO[str]) -> None:
-        json.dump(inventory_to_dict(inventory), out, indent=2)
-        out.write("\n")
+        # Rendered whole before writing: a failure never leaves half a document behind.
+        out.write(json.dumps(inventory_to_dict(inventory), indent=2) + "\n")
