@@ -399,3 +399,14 @@ def test_no_color_lasts_for_one_run_only(rootfs: Path, capsys: pytest.CaptureFix
     assert main(["--no-color", "sbom", str(rootfs), "-f", "table"]) == 0
     assert "\x1b" not in capsys.readouterr().out
     assert "NO_COLOR" not in os.environ
+
+
+def test_a_file_over_max_file_size_is_skipped_with_a_warning(
+    rootfs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = rootfs / "var/lib/dpkg/status"
+    size = status.stat().st_size
+    assert main(["sbom", str(rootfs), "-f", "json", "--max-file-size", str(size - 1)]) == 0
+    captured = capsys.readouterr()
+    assert {p["type"] for p in json.loads(captured.out)["packages"]} == {"pypi"}
+    assert f"var/lib/dpkg/status: {size} bytes is over the per-file limit" in captured.err

@@ -8,7 +8,11 @@ from pathlib import Path
 import click
 
 from stockade.artifact import ARTIFACT_TYPES, Limits, open_artifact
-from stockade.artifact.interface import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TOTAL_BYTES
+from stockade.artifact.interface import (
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_TOTAL_BYTES,
+)
 from stockade.cli.output import UI, write_atomically
 from stockade.inventory import ScanMode, build_inventory, default_catalogers
 from stockade.inventory.interface import CatalogContext
@@ -53,6 +57,13 @@ _FILESYSTEM_KINDS = {"rootfs", "zip"}
     help="Most archive entries accepted (tar/zip bomb guard).",
 )
 @click.option(
+    "--max-file-size",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_FILE_BYTES,
+    show_default=True,
+    help="Largest single file catalogued, in bytes (larger ones are skipped with a warning).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=None,
@@ -87,6 +98,7 @@ def sbom(
     output: Path | None,
     max_size: int,
     max_entries: int,
+    max_file_size: int,
     workers: int | None,
     platform: str | None,
     insecure_registry: bool,
@@ -99,7 +111,7 @@ def sbom(
     filesystem directory (/ for this host), a zip (a serverless function package), or
     an image reference pulled from a registry.
     """
-    limits = Limits(max_total_bytes=max_size, max_entries=max_entries)
+    limits = Limits(max_total_bytes=max_size, max_entries=max_entries, max_file_bytes=max_file_size)
     options: dict[str, object] = {}
     if platform:
         options["platform"] = platform
