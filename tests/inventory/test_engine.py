@@ -312,3 +312,35 @@ def test_catalogers_sharing_a_large_file_can_seek_in_it() -> None:
         ("tail", "fcfdfeff"),
         ("tail2", "fcfdfeff"),
     }
+
+
+def test_multiarch_os_packages_stay_two_packages() -> None:
+    class MultiArch(DebCataloger):
+        def parse(self, file: FileContent, ctx: CatalogContext) -> CatalogResult:
+            return CatalogResult(
+                packages=[
+                    Package(name="libc6", version="2.36-9", type=PackageType.DEB, arch=arch)
+                    for arch in ("amd64", "i386")
+                ]
+            )
+
+    source = MemorySource([{"var/lib/dpkg/status": "x"}])
+    inv = build_inventory(source, [MultiArch()], workers=1)
+    assert sorted(p.arch or "" for p in inv.packages) == ["amd64", "i386"]
+
+
+def test_warnings_from_finalize_reach_the_user() -> None:
+    class Complaining(DevLinesCataloger):
+        def finalize(
+            self, results: Mapping[str, CatalogResult], ctx: CatalogContext
+        ) -> Mapping[str, CatalogResult]:
+            return {
+                path: replace(result, warnings=("manifest and lock disagree",))
+                for path, result in results.items()
+            }
+
+    warnings: list[str] = []
+    source = MemorySource([{"app/pkgs.txt": "a 1\n"}])
+    inv = build_inventory(source, [Complaining()], workers=1, warn=warnings.append)
+    assert [p.name for p in inv.packages] == ["a"]
+    assert warnings == ["app/pkgs.txt: manifest and lock disagree"]

@@ -77,13 +77,16 @@ class Package:
     cataloger: str = ""
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
+    def key(self) -> tuple[str, str, str, str, str]:
         """Identity used to de-duplicate: the same package found twice is one package.
 
         Python distribution names compare as PEP 503 says (``PyYAML`` is ``pyyaml``,
-        ``zope.interface`` is ``zope-interface``)."""
+        ``zope.interface`` is ``zope-interface``). OS packages of two architectures
+        (multi-arch ``libc6:amd64`` and ``libc6:i386``) are two packages.
+        """
         name = pep503_name(self.name) if self.type is PackageType.PYPI else self.name
-        return (self.type.value, self.namespace or "", name, self.version)
+        arch = (self.arch or "") if self.type.is_os else ""
+        return (self.type.value, self.namespace or "", name, self.version, arch)
 
 
 @dataclass(frozen=True, slots=True)

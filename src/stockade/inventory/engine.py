@@ -208,7 +208,7 @@ def build_inventory(
                 warn(message)
 
     os_info = _pick_os(squashed)
-    merged: dict[tuple[str, str, str, str], Package] = {}
+    merged: dict[tuple[str, str, str, str, str], Package] = {}
     for path, diff_id, pkg in _finalized(squashed, catalogers, ctx, warn):
         located = _located(pkg, path, diff_id)
         try:
@@ -250,6 +250,9 @@ def _finalized(
                 warn(f"{cataloger.name}: {exc.message}")
             final = mine
         for path in sorted(final):
+            if warn:
+                for message in final[path].warnings:
+                    warn(f"{path}: {message}")
             for pkg in final[path].packages:
                 yield path, layer_of.get(path), pkg
     for leftover in by_producer.values():  # results of catalogers not in the list given
