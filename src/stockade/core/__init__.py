@@ -1,5 +1,18 @@
 """Domain records and the error base shared by every Stockade package (no I/O here)."""
 
+from stockade.core.advisory import (
+    Advisory,
+    AdvisoryId,
+    Affected,
+    Cvss,
+    Event,
+    EventKind,
+    FixState,
+    Range,
+    RangeType,
+    Reference,
+    Severity,
+)
 from stockade.core.errors import (
     ArtifactError,
     CatalogError,
@@ -11,6 +24,7 @@ from stockade.core.errors import (
     UnsafeArtifactError,
     UsageError,
 )
+from stockade.core.finding import Finding, ScanResult, Suppression
 from stockade.core.models import (
     ArtifactInfo,
     Inventory,
@@ -22,9 +36,17 @@ from stockade.core.models import (
 )
 
 __all__ = [
+    "Advisory",
+    "AdvisoryId",
+    "Affected",
     "ArtifactError",
     "ArtifactInfo",
     "CatalogError",
+    "Cvss",
+    "Event",
+    "EventKind",
+    "Finding",
+    "FixState",
     "InternalError",
     "Inventory",
     "LayerInfo",
@@ -33,9 +55,15 @@ __all__ = [
     "Package",
     "PackageType",
     "PolicyFailure",
+    "Range",
+    "RangeType",
+    "Reference",
     "RegistryError",
     "ReportError",
+    "ScanResult",
+    "Severity",
     "StockadeError",
+    "Suppression",
     "UnsafeArtifactError",
     "UsageError",
 ]
