@@ -1,5 +1,19 @@
-"""Renderers for inventories (SBOMs) and, later, findings."""
+"""Renderers for inventories (SBOMs) and scan results (findings)."""
 
-from stockade.report.interface import SBOM_FORMATS, Renderer, sbom_renderer
+from stockade.report.interface import (
+    SBOM_FORMATS,
+    SCAN_FORMATS,
+    Renderer,
+    ScanRenderer,
+    sbom_renderer,
+    scan_renderer,
+)
 
-__all__ = ["SBOM_FORMATS", "Renderer", "sbom_renderer"]
+__all__ = [
+    "SBOM_FORMATS",
+    "SCAN_FORMATS",
+    "Renderer",
+    "ScanRenderer",
+    "sbom_renderer",
+    "scan_renderer",
+]
