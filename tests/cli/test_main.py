@@ -190,7 +190,21 @@ def test_each_error_maps_to_its_exit_code(
 
     add_command(fail)
     assert main(["fail-test"]) == code
-    assert capsys.readouterr().err == "error: bad\n"
+    # A policy failure is the tool working: it is reported, not called an error.
+    expected = "bad\n" if isinstance(error, PolicyFailure) else "error: bad\n"
+    assert capsys.readouterr().err == expected
+
+
+def test_a_policy_failure_can_carry_its_own_exit_status(
+    add_command: Callable[[click.Command], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    @click.command("gate-test")
+    def gate() -> None:
+        raise PolicyFailure("policy failed: 2 findings", exit_code=9)
+
+    add_command(gate)
+    assert main(["gate-test"]) == 9
+    assert capsys.readouterr().err == "policy failed: 2 findings\n"
 
 
 # -- policy failure: 1, and only then ----------------------------------------------------
@@ -205,9 +219,7 @@ def test_a_policy_failure_exits_1_with_its_diagnostics(
 
     add_command(policy)
     assert main(["policy-test"]) == 1
-    assert capsys.readouterr().err == (
-        "error: 2 critical vulnerabilities\nhint: see the table above\n"
-    )
+    assert capsys.readouterr().err == ("2 critical vulnerabilities\nhint: see the table above\n")
 
 
 # -- internal errors: 3 -------------------------------------------------------------------

@@ -25,6 +25,15 @@ class StockadeError(Exception):
         self.message = message
         self.hint = hint
 
+    @property
+    def status(self) -> int:
+        """The process exit status for this error (the class's ``exit_code`` by default)."""
+        return getattr(self, "_status", self.exit_code)
+
+    @status.setter
+    def status(self, value: int) -> None:
+        self._status = value
+
     def diagnostics(self) -> str:
         """Text for a person: what failed and, when known, what to try."""
         if self.hint:
@@ -57,9 +66,16 @@ class ReportError(StockadeError):
 
 
 class PolicyFailure(StockadeError):
-    """The scan worked, and what it found fails the user's policy."""
+    """The scan worked, and what it found fails the user's policy.
+
+    ``exit_code`` is 1 unless the user chose another (``--exit-code``).
+    """
 
     exit_code: ClassVar[int] = EXIT_POLICY
+
+    def __init__(self, message: str, hint: str | None = None, *, exit_code: int = 1) -> None:
+        super().__init__(message, hint)
+        self.status = exit_code
 
 
 class InternalError(StockadeError):
