@@ -24,5 +24,5 @@ def test_errors_are_stockade_errors() -> None:
 
 def test_every_importer_has_a_distinct_format_and_source() -> None:
     formats = [importer.format for importer in importers.IMPORTERS]
-    assert len(set(formats)) == len(formats) == 5
+    assert len(set(formats)) == len(formats) == 6
     assert all(importer.source for importer in importers.IMPORTERS)

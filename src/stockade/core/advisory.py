@@ -22,6 +22,9 @@ events without comparing versions:
 ``GEM-CONSTRAINT``
     RubyGems requirements (``~> 2.1.3``, ``>= 1.2, < 1.3``: the comma-separated clauses
     of one value all apply), as RubySec writes them.
+``CONSTRAINT``
+    Plain comparator lists (``>= 2.0.0, <= 2.9.10.3``) in any ecosystem's version order,
+    as trivy-db writes them.
 
 Their events are ``vulnerable``, ``patched`` and ``unaffected``, each holding one
 constraint. A version is affected when it satisfies a ``vulnerable`` constraint (or the
@@ -126,11 +129,14 @@ class RangeType(enum.StrEnum):
     GIT = "GIT"
     NPM_CONSTRAINT = "NPM-CONSTRAINT"
     GEM_CONSTRAINT = "GEM-CONSTRAINT"
+    CONSTRAINT = "CONSTRAINT"
+    """Comma-separated comparator lists (``>= 2.0, < 2.1.3``; ``!=`` and ``=`` too),
+    evaluated in the package's own version order: what feeds such as trivy-db write."""
 
     @property
     def is_constraint(self) -> bool:
         """True for the native constraint types, whose events are constraints."""
-        return self in (RangeType.NPM_CONSTRAINT, RangeType.GEM_CONSTRAINT)
+        return self in (RangeType.NPM_CONSTRAINT, RangeType.GEM_CONSTRAINT, RangeType.CONSTRAINT)
 
 
 class EventKind(enum.StrEnum):

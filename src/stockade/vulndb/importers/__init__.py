@@ -10,12 +10,14 @@ from stockade.vulndb.importers.interface import Importer, ignore_warning
 from stockade.vulndb.importers.nodejs import NodejsSecurityWgImporter
 from stockade.vulndb.importers.osv import OsvImporter
 from stockade.vulndb.importers.rubysec import RubySecImporter
+from stockade.vulndb.importers.trivy_fixture import TrivyFixtureImporter
 
 IMPORTERS: Final[tuple[Importer, ...]] = (
     OsvImporter(),
     AlpineSecdbImporter(),
     RubySecImporter(),
     NodejsSecurityWgImporter(),
+    TrivyFixtureImporter(),
     # Last: its shape (a mapping of mappings) is the least specific.
     DebianTrackerImporter(),
 )
@@ -38,6 +40,7 @@ __all__ = [
     "NodejsSecurityWgImporter",
     "OsvImporter",
     "RubySecImporter",
+    "TrivyFixtureImporter",
     "ignore_warning",
     "importer_for",
 ]
