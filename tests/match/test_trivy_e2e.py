@@ -67,7 +67,6 @@ CASES = (
     Case(
         "mixlock",
         "mix.lock.json.golden",
-        unsupported="no cataloger reads mix.lock (Hex) and the matcher has no Hex package type",
     ),
     Case("npm", "npm.json.golden"),
     Case("pip", "pip.json.golden"),

@@ -30,6 +30,7 @@ class PackageType(enum.StrEnum):
     COMPOSER = "composer"
     CARGO = "cargo"
     NUGET = "nuget"
+    HEX = "hex"
 
     @property
     def is_os(self) -> bool:

@@ -20,6 +20,7 @@ _CATALOGERS: tuple[str, ...] = (
     "stockade.inventory.php:PhpCataloger",
     "stockade.inventory.rust:RustCataloger",
     "stockade.inventory.dotnet:DotnetCataloger",
+    "stockade.inventory.hex:HexCataloger",
 )
 
 

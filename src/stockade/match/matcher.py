@@ -75,6 +75,7 @@ _LANGUAGE_ECOSYSTEMS: Mapping[PackageType, str] = {
     PackageType.GEM: "RubyGems",
     PackageType.COMPOSER: "Packagist",
     PackageType.NUGET: "NuGet",
+    PackageType.HEX: "Hex",
 }
 
 _RPM_DISTROS: Mapping[str, str] = {
