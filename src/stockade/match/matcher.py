@@ -305,18 +305,33 @@ def _deduplicated(findings: list[Finding]) -> list[Finding]:
     """One finding per vulnerability: advisories that alias each other are merged."""
     if len(findings) < 2:
         return findings
-    groups: list[tuple[set[str], list[Finding]]] = []
-    for finding in findings:
-        names = set(finding.ids)
-        joined = [g for g in groups if g[0] & names]
-        for g in joined:
-            groups.remove(g)
-        merged_names = names.union(*(g[0] for g in joined))
-        merged_findings = [finding, *(f for g in joined for f in g[1])]
-        groups.append((merged_names, merged_findings))
+    # Union-find over finding indexes, joined through the names they share.
+    parent = list(range(len(findings)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for index, finding in enumerate(findings):
+        for name in finding.ids:
+            other = owner.setdefault(name, index)
+            if other != index:
+                parent[root(index)] = root(other)
+    groups: dict[int, list[Finding]] = {}
+    for index, finding in enumerate(findings):
+        groups.setdefault(root(index), []).append(finding)
+    if len(groups) == len(findings):
+        return findings
     out = []
-    for names, members in groups:
+    for members in groups.values():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
         best = max(members, key=_richness)
+        names = {name for m in members for name in m.ids}
         others = sorted(names - {best.advisory_id}, key=lambda a: (not a.startswith("CVE-"), a))
         fixed = tuple(dict.fromkeys(v for m in members for v in m.fixed_versions))
         out.append(

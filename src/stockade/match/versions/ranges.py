@@ -100,29 +100,30 @@ def affected(
     :class:`~stockade.match.versions.InvalidVersion` when ``version`` or a version in an
     event is not valid in the scheme the range uses.
     """
-    if _listed(version, versions, scheme):
-        return True
     for affected_range in ranges:
         if affected_range.type is RangeType.GIT:
             continue
         range_scheme = scheme_for(SEMVER) if affected_range.type is RangeType.SEMVER else scheme
         if _in_range(range_scheme.key(version), _timeline(affected_range, range_scheme)):
             return True
-    return False
+    # Ranges first: they are cheap once their timeline is cached, and most lists repeat
+    # what the ranges say, so the list's keys are only parsed for versions outside them.
+    return _listed(version, versions, scheme)
 
 
 def _listed(version: str, versions: Iterable[str], scheme: VersionScheme) -> bool:
-    key: VersionKey | None = None
-    for listed in versions:
-        if listed == version:
-            return True
-        if not scheme.is_valid(listed):
-            continue  # the list is for lookup; a malformed entry cannot equal anything
-        if key is None:
-            key = scheme.key(version)
-        if scheme.key(listed) == key:
-            return True
-    return False
+    listed = versions if isinstance(versions, tuple) else tuple(versions)
+    if not listed:
+        return False
+    if version in listed:
+        return True
+    return scheme.key(version) in _listed_keys(scheme, listed)
+
+
+@lru_cache(maxsize=16_384)
+def _listed_keys(scheme: VersionScheme, versions: tuple[str, ...]) -> frozenset[VersionKey]:
+    # The list is for lookup; a malformed entry cannot equal anything, so it is left out.
+    return frozenset(scheme.key(v) for v in versions if scheme.is_valid(v))
 
 
 @dataclass(frozen=True, slots=True)
