@@ -22,7 +22,7 @@ import click
 
 from stockade import __version__
 from stockade.cli.output import UI
-from stockade.core.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, StockadeError
+from stockade.core.errors import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, PolicyFailure, StockadeError
 
 EXIT_INTERRUPTED = 130
 DEBUG_VARIABLE = "STOCKADE_DEBUG"
@@ -58,9 +58,13 @@ def cli(ctx: click.Context, quiet: bool, no_color: bool) -> None:
 
 
 def _register_commands() -> None:
+    from stockade.cli.db import db
     from stockade.cli.sbom import sbom
+    from stockade.cli.scan import scan
 
+    cli.add_command(db)
     cli.add_command(sbom)
+    cli.add_command(scan)
 
 
 _register_commands()
@@ -80,8 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return EXIT_INPUT
     except StockadeError as exc:
-        click.echo(f"error: {exc.diagnostics()}", err=True)
-        return exc.exit_code
+        if isinstance(exc, PolicyFailure):
+            click.echo(exc.diagnostics(), err=True)
+        else:
+            click.echo(f"error: {exc.diagnostics()}", err=True)
+        return exc.status
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
