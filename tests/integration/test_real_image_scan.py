@@ -142,3 +142,29 @@ def test_language_packages_of_the_image_are_scanned(report: dict[str, Any]) -> N
     }
     assert any(name == "requests" for name, _ in pypi)
     assert any(name == "pyyaml" for name, _ in pypi)
+
+
+def test_binnmu_packages_are_compared_by_their_source_version(
+    image: BookwormImage, report: dict[str, Any]
+) -> None:
+    sources = _sources(image.rootfs)
+    binnmus = {b for b in sources if "+b" in _binary_version(image, b)}
+    assert binnmus, "the image has no binNMU package: the test proves nothing"
+    for finding in report["findings"]:
+        name = finding["package"]["name"]
+        if finding["package"]["type"] != "deb":
+            continue
+        source, source_version = sources[name]
+        assert finding["matchedName"] == source
+        assert finding["installedVersion"] == source_version
+        if name in binnmus:
+            assert finding["package"]["version"] != source_version
+
+
+def _binary_version(image: BookwormImage, binary: str) -> str:
+    return subprocess.run(
+        ["dpkg-query", f"--admindir={image.rootfs}/var/lib/dpkg", "-W", "-f=${Version}", binary],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
