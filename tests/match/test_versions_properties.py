@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from stockade.match.versions import (
@@ -67,7 +67,13 @@ def _triples(name: str) -> st.SearchStrategy[tuple[str, str, str]]:
 def test_ordering_is_total_and_consistent(name: str) -> None:
     scheme = STRATEGIES[name][0]
 
-    @settings(max_examples=300, deadline=None)
+    # Generated strings are filtered to valid versions; how many survive varies by run,
+    # which must not fail the test (Hypothesis would call it a health-check failure).
+    @settings(
+        max_examples=300,
+        deadline=None,
+        suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
+    )
     @given(_triples(name))
     def check(triple: tuple[str, str, str]) -> None:
         assume(all(scheme.is_valid(v) for v in triple))

@@ -1,0 +1,1 @@
+"""The Kubernetes checks, one module per theme; :mod:`..registry` lists them in order."""
