@@ -1,0 +1,1 @@
+"""Image checks, one module per theme; :mod:`..registry` lists them in id order."""
