@@ -58,10 +58,12 @@ def cli(ctx: click.Context, quiet: bool, no_color: bool) -> None:
 
 
 def _register_commands() -> None:
+    from stockade.cli.check import check
     from stockade.cli.db import db
     from stockade.cli.sbom import sbom
     from stockade.cli.scan import scan
 
+    cli.add_command(check)
     cli.add_command(db)
     cli.add_command(sbom)
     cli.add_command(scan)

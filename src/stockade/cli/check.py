@@ -1,0 +1,300 @@
+"""``stockade check …``: misconfigurations and secrets, gated for CI like ``scan``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stockade.cli.artifacts import ArtifactOptions, artifact_options
+from stockade.cli.output import UI, write_atomically
+from stockade.compliance.interface import Result, SecretFinding, Status
+from stockade.core.advisory import Severity
+from stockade.core.errors import PolicyFailure, UsageError
+from stockade.report.compliance import render_json, render_table
+
+FORMATS = ("table", "json")
+SEVERITY_NAMES = tuple(s.name.lower() for s in Severity)
+
+
+def _gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        (
+            click.option(
+                "-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format."
+            ),
+            click.option(
+                "-o",
+                "--output",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Write to FILE instead of standard output.",
+            ),
+            click.option(
+                "--fail-on",
+                metavar="SEVERITY",
+                help="Fail (exit 1, or --exit-code) on a failed check or secret at or above "
+                f"SEVERITY ({', '.join(SEVERITY_NAMES)}).",
+            ),
+            click.option(
+                "--exit-code",
+                type=click.IntRange(min=1, max=125),
+                default=None,
+                help="Exit status when the gate fails (default 1); alone, fail on any.",
+            ),
+            click.option("--show-passed", is_flag=True, help="List passed checks too."),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def _severity(value: str) -> Severity:
+    try:
+        return Severity[value.strip().upper()]
+    except KeyError:
+        raise UsageError(
+            f"unknown severity {value!r}", hint=f"choose from: {', '.join(SEVERITY_NAMES)}"
+        ) from None
+
+
+def _finish(
+    ui: UI,
+    target: str,
+    results: Sequence[Result],
+    secrets: Sequence[SecretFinding],
+    *,
+    fmt: str | None,
+    output: Path | None,
+    fail_on: str | None,
+    exit_code: int | None,
+    show_passed: bool,
+) -> None:
+    threshold = _severity(fail_on) if fail_on else None
+    if threshold is None and exit_code is not None:
+        threshold = Severity.UNKNOWN
+    if fmt is None:
+        fmt = "table" if output is None and sys.stdout.isatty() else "json"
+
+    def render(out: Any) -> None:
+        if fmt == "json":
+            render_json(out, target, results, secrets)
+        else:
+            render_table(out, target, results, secrets, show_passed=show_passed)
+
+    if output is None:
+        render(sys.stdout)
+        sys.stdout.flush()
+    else:
+        write_atomically(output, render)
+        ui.info(f"wrote {len(results)} results and {len(secrets)} secrets to {output}")
+    if threshold is None:
+        return
+    failing = [r for r in results if r.status is Status.FAILED and r.check.severity >= threshold]
+    leaks = [s for s in secrets if s.severity >= threshold]
+    if failing or leaks:
+        what = []
+        if failing:
+            what.append(f"{len(failing)} failed check(s)")
+        if leaks:
+            what.append(f"{len(leaks)} secret(s)")
+        bar = "any severity" if threshold is Severity.UNKNOWN else f"severity {threshold}"
+        raise PolicyFailure(
+            f"policy failed: {' and '.join(what)} at {bar} or above",
+            hint="fix what the report lists; each check says how",
+            exit_code=exit_code or 1,
+        )
+
+
+@click.group()
+def check() -> None:
+    """Check configurations and artifacts for misconfigurations and secrets."""
+
+
+@check.command("k8s")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@_gate_options
+@click.pass_obj
+def check_k8s(
+    ui: UI,
+    paths: Sequence[Path],
+    fmt: str | None,
+    output: Path | None,
+    fail_on: str | None,
+    exit_code: int | None,
+    show_passed: bool,
+) -> None:
+    """Check Kubernetes manifests (YAML or JSON files, or directories of them)."""
+    from stockade.compliance.kubernetes import check_manifests, load_manifests
+
+    files = _files(paths, (".yaml", ".yml", ".json"))
+    resources = [resource for file in files for resource in load_manifests(file)]
+    results = check_manifests(resources)
+    _finish(
+        ui,
+        ", ".join(str(p) for p in paths),
+        results,
+        (),
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_code=exit_code,
+        show_passed=show_passed,
+    )
+
+
+@check.command("dockerfile")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@_gate_options
+@click.pass_obj
+def check_dockerfile_command(
+    ui: UI,
+    paths: Sequence[Path],
+    fmt: str | None,
+    output: Path | None,
+    fail_on: str | None,
+    exit_code: int | None,
+    show_passed: bool,
+) -> None:
+    """Check Dockerfiles (files, or directories searched for Dockerfile*/*.Dockerfile)."""
+    from stockade.compliance.dockerfile import check_dockerfile, read_dockerfile
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file()
+                    and (p.name.startswith("Dockerfile") or p.name.endswith(".Dockerfile"))
+                )
+            )
+        else:
+            files.append(path)
+    if not files:
+        raise UsageError(f"no Dockerfile in {', '.join(str(p) for p in paths)}")
+    results = [r for file in files for r in check_dockerfile(read_dockerfile(file))]
+    _finish(
+        ui,
+        ", ".join(str(p) for p in paths),
+        results,
+        (),
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_code=exit_code,
+        show_passed=show_passed,
+    )
+
+
+@check.command("image")
+@click.argument("target")
+@click.option(
+    "--max-age",
+    "max_age_days",
+    type=click.IntRange(min=1),
+    default=180,
+    show_default=True,
+    help="Fail the image-age check for images built more than this many days ago.",
+)
+@_gate_options
+@artifact_options
+@click.pass_obj
+def check_image_command(
+    ui: UI,
+    target: str,
+    max_age_days: int,
+    fmt: str | None,
+    output: Path | None,
+    fail_on: str | None,
+    exit_code: int | None,
+    show_passed: bool,
+    artifact: ArtifactOptions,
+) -> None:
+    """Check an image (or a directory or zip) against the CIS Docker Benchmark's image items."""
+    from stockade.artifact import open_artifact
+    from stockade.compliance.image import check_image
+
+    with open_artifact(target, artifact.artifact_type, **_registry_options(ui, artifact)) as source:
+        results = check_image(source, max_age_days=max_age_days)
+    _finish(
+        ui,
+        target,
+        results,
+        (),
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_code=exit_code,
+        show_passed=show_passed,
+    )
+
+
+def _registry_options(ui: UI, artifact: ArtifactOptions) -> dict[str, object]:
+    extra: dict[str, object] = {}
+    if artifact.platform:
+        extra["platform"] = artifact.platform
+    if artifact.insecure_registry:
+        ui.warn("--insecure-registry: talking plain HTTP, nothing is protected in transit")
+        extra["insecure"] = True
+    if artifact.username or artifact.password:
+        extra["username"] = artifact.username
+        extra["password"] = artifact.password
+    return extra
+
+
+@check.command("secrets")
+@click.argument("target")
+@click.option(
+    "--config",
+    "rules",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A gitleaks-format TOML rule file (default: gitleaks' rules, shipped with Stockade).",
+)
+@_gate_options
+@artifact_options
+@click.pass_obj
+def check_secrets(
+    ui: UI,
+    target: str,
+    rules: Path | None,
+    fmt: str | None,
+    output: Path | None,
+    fail_on: str | None,
+    exit_code: int | None,
+    show_passed: bool,
+    artifact: ArtifactOptions,
+) -> None:
+    """Find secrets in TARGET: an image, a directory, a zip, a registry image."""
+    from stockade.artifact import open_artifact
+    from stockade.compliance.secrets import load_rules, scan_secrets
+
+    rule_set = load_rules(rules)
+    with open_artifact(target, artifact.artifact_type, **_registry_options(ui, artifact)) as source:
+        found = scan_secrets(source, rule_set)
+    _finish(
+        ui,
+        target,
+        (),
+        found,
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_code=exit_code,
+        show_passed=show_passed,
+    )
+
+
+def _files(paths: Sequence[Path], suffixes: tuple[str, ...]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in suffixes))
+        else:
+            files.append(path)
+    if not files:
+        raise UsageError(f"no {'/'.join(suffixes)} files in {', '.join(str(p) for p in paths)}")
+    return files
