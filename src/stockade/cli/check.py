@@ -13,7 +13,7 @@ from stockade.cli.artifacts import ArtifactOptions, artifact_options
 from stockade.cli.output import UI, write_atomically
 from stockade.compliance.interface import Result, SecretFinding, Status
 from stockade.core.advisory import Severity
-from stockade.core.errors import PolicyFailure, UsageError
+from stockade.core.errors import PolicyFailure, StockadeError, UsageError
 from stockade.report.compliance import render_json, render_table
 
 FORMATS = ("table", "json")
@@ -130,7 +130,17 @@ def check_k8s(
     from stockade.compliance.kubernetes import check_manifests, load_manifests
 
     files = _files(paths, (".yaml", ".yml", ".json"))
-    resources = [resource for file in files for resource in load_manifests(file)]
+    resources = []
+    unreadable: list[StockadeError] = []
+    for file in files:
+        # A broken file is reported and skipped; the others are still checked.
+        try:
+            resources.extend(load_manifests(file))
+        except StockadeError as exc:
+            unreadable.append(exc)
+            ui.warn(f"{exc.message}; skipped")
+    if unreadable and len(unreadable) == len(files):
+        raise unreadable[0]
     results = check_manifests(resources)
     _finish(
         ui,
