@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 from stockade.artifact.interface import Source
-from stockade.artifact.oci_layout import split_layout_tag
 from stockade.core.errors import ArtifactError, UsageError
 
 ARTIFACT_TYPES = ("docker-archive", "oci", "rootfs", "zip", "registry")
@@ -20,6 +19,8 @@ def detect_type(target: str) -> str:
 
     ``LAYOUT:TAG`` names one image of a multi-image OCI layout (as skopeo writes it).
     """
+    from stockade.artifact.oci_layout import split_layout_tag  # the readers load on demand
+
     layout, tag = split_layout_tag(target)
     if tag is not None and detect_type(layout) == "oci":
         return "oci"

@@ -18,8 +18,8 @@ from stockade.artifact.interface import (
 )
 from stockade.cli.output import UI
 from stockade.core.models import Inventory
-from stockade.inventory import ScanMode, build_inventory, default_catalogers
-from stockade.inventory.interface import CatalogContext
+from stockade.inventory.interface import CatalogContext, ScanMode
+from stockade.inventory.registry import default_catalogers
 
 _FILESYSTEM_KINDS = {"rootfs", "zip"}
 
@@ -131,6 +131,8 @@ def read_inventory(ui: UI, target: str, options: ArtifactOptions) -> Inventory:
         ctx = CatalogContext(
             mode=ScanMode.FILESYSTEM if kind in _FILESYSTEM_KINDS else ScanMode.IMAGE
         )
+        from stockade.inventory.engine import build_inventory  # loaded when used
+
         with ui.progress(f"cataloguing {target}") as progress:
             return build_inventory(
                 source,

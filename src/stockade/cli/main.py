@@ -13,6 +13,7 @@ pipeline can tell "the image fails our rules" from "the scan could not run"):
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -32,7 +33,26 @@ class _OutputClosed(Exception):
     """Standard output was closed by its reader while we were still writing."""
 
 
+_COMMANDS = {
+    "check": "stockade.cli.check:check",
+    "db": "stockade.cli.db:db",
+    "sbom": "stockade.cli.sbom:sbom",
+    "scan": "stockade.cli.scan:scan",
+}
+"""Commands, imported when used: a command's start-up does not pay for the others."""
+
+
 class _StockadeGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module_name, attribute = _COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
@@ -55,21 +75,6 @@ def cli(ctx: click.Context, quiet: bool, no_color: bool) -> None:
         os.environ["NO_COLOR"] = "1"
         ctx.call_on_close(lambda: os.environ.pop("NO_COLOR", None))
     ctx.obj = UI(quiet=quiet, color="NO_COLOR" not in os.environ)
-
-
-def _register_commands() -> None:
-    from stockade.cli.check import check
-    from stockade.cli.db import db
-    from stockade.cli.sbom import sbom
-    from stockade.cli.scan import scan
-
-    cli.add_command(check)
-    cli.add_command(db)
-    cli.add_command(sbom)
-    cli.add_command(scan)
-
-
-_register_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
