@@ -156,3 +156,27 @@ def test_a_broken_manifest_is_skipped_with_a_warning_and_the_rest_checked(
     captured = capsys.readouterr()
     assert "broken.yaml" in captured.err
     assert any(r["status"] == "failed" for r in json.loads(captured.out)["results"])
+
+
+SERVERLESS = Path(__file__).resolve().parent.parent / "data/compliance/serverless"
+
+
+def test_an_insecure_task_definition_fails_and_a_hardened_one_passes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    insecure = str(SERVERLESS / "taskdef-insecure.json")
+    hardened = str(SERVERLESS / "taskdef-hardened.json")
+    assert main(["check", "serverless", insecure, "-f", "json", "--fail-on", "high"]) == 1
+    bad = json.loads(capsys.readouterr().out)
+    assert any(r["path"].endswith("privileged") for r in bad["results"] if r["status"] == "failed")
+    assert main(["check", "serverless", hardened, "-f", "json", "--fail-on", "high"]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["failed"] == 0
+
+
+def test_host_files_are_read_under_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "etc/ssh").mkdir(parents=True)
+    (tmp_path / "etc/ssh/sshd_config").write_text("PermitRootLogin yes\n")
+    assert main(["check", "host", str(tmp_path), "-f", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    failed = [r for r in document["results"] if r["status"] == "failed"]
+    assert any("PermitRootLogin" in (r["message"] + r["check"]["title"]) for r in failed), failed

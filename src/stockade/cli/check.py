@@ -298,6 +298,114 @@ def check_secrets(
     )
 
 
+@check.command("host")
+@click.argument(
+    "root",
+    required=False,
+    default="/",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--benchmark",
+    "benchmark_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A kube-bench benchmark directory (its YAML is read as data).",
+)
+@click.option(
+    "--run-audits",
+    is_flag=True,
+    help="Run the benchmark's audit commands on this machine (a shell runs each one).",
+)
+@_gate_options
+@click.pass_obj
+def check_host_command(
+    ui: UI,
+    root: Path,
+    benchmark_dir: Path | None,
+    run_audits: bool,
+    fmt: str | None,
+    output: Path | None,
+    fail_on: str | None,
+    exit_code: int | None,
+    show_passed: bool,
+) -> None:
+    """Check a host's files under ROOT (default /): sshd, account files, kubelet, API server."""
+    from stockade.compliance.host import check_host, load_benchmark
+
+    benchmark = load_benchmark(benchmark_dir) if benchmark_dir else ()
+    if run_audits:
+        ui.warn("--run-audits: running the benchmark's audit commands with /bin/sh")
+    results = check_host(root, run_audits=run_audits, benchmark=benchmark)
+    _finish(
+        ui,
+        str(root),
+        results,
+        (),
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_code=exit_code,
+        show_passed=show_passed,
+    )
+
+
+@check.command("serverless")
+@click.argument("document", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An IAM policy document attached to the function's role (repeatable).",
+)
+@_gate_options
+@click.pass_obj
+def check_serverless_command(
+    ui: UI,
+    document: Path,
+    policies: Sequence[Path],
+    fmt: str | None,
+    output: Path | None,
+    fail_on: str | None,
+    exit_code: int | None,
+    show_passed: bool,
+) -> None:
+    """Check an ECS/Fargate task definition or a Lambda function configuration (AWS JSON)."""
+    from stockade.compliance.serverless import (
+        check_function_configuration,
+        check_task_definition,
+    )
+
+    doc = _json_file(document)
+    if "taskDefinition" in doc or "containerDefinitions" in doc:
+        results = check_task_definition(doc, name=document.name)
+    else:
+        results = check_function_configuration(doc, policies=[_json_file(p) for p in policies])
+    _finish(
+        ui,
+        str(document),
+        results,
+        (),
+        fmt=fmt,
+        output=output,
+        fail_on=fail_on,
+        exit_code=exit_code,
+        show_passed=show_passed,
+    )
+
+
+def _json_file(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise UsageError(f"{path}: not a readable JSON document ({exc})") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a JSON object was expected")
+    return data
+
+
 def _files(paths: Sequence[Path], suffixes: tuple[str, ...]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
