@@ -110,13 +110,8 @@ def artifact_options(command: F) -> F:
     return decorated  # type: ignore[no-any-return]  # click's decorators are untyped here
 
 
-def read_inventory(ui: UI, target: str, options: ArtifactOptions) -> Inventory:
-    """Open ``target`` and inventory it, with progress on a terminal."""
-    limits = Limits(
-        max_total_bytes=options.max_size,
-        max_entries=options.max_entries,
-        max_file_bytes=options.max_file_size,
-    )
+def source_options(ui: UI, options: ArtifactOptions) -> dict[str, object]:
+    """The keyword arguments of :func:`open_artifact` that the options ask for."""
     extra: dict[str, object] = {}
     if options.platform:
         extra["platform"] = options.platform
@@ -126,7 +121,17 @@ def read_inventory(ui: UI, target: str, options: ArtifactOptions) -> Inventory:
     if options.username or options.password:
         extra["username"] = options.username
         extra["password"] = options.password
-    with open_artifact(target, options.artifact_type, **extra) as source:
+    return extra
+
+
+def read_inventory(ui: UI, target: str, options: ArtifactOptions) -> Inventory:
+    """Open ``target`` and inventory it, with progress on a terminal."""
+    limits = Limits(
+        max_total_bytes=options.max_size,
+        max_entries=options.max_entries,
+        max_file_bytes=options.max_file_size,
+    )
+    with open_artifact(target, options.artifact_type, **source_options(ui, options)) as source:
         kind = source.info().kind
         ctx = CatalogContext(
             mode=ScanMode.FILESYSTEM if kind in _FILESYSTEM_KINDS else ScanMode.IMAGE

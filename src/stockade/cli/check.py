@@ -9,15 +9,14 @@ from typing import Any
 
 import click
 
-from stockade.cli.artifacts import ArtifactOptions, artifact_options
-from stockade.cli.output import UI, write_atomically
+from stockade.cli.artifacts import ArtifactOptions, artifact_options, source_options
+from stockade.cli.output import SEVERITY_NAMES, UI, parse_severity, write_atomically
 from stockade.compliance.interface import Result, SecretFinding, Status
 from stockade.core.advisory import Severity
 from stockade.core.errors import PolicyFailure, StockadeError, UsageError
 from stockade.report.compliance import render_json, render_table
 
 FORMATS = ("table", "json")
-SEVERITY_NAMES = tuple(s.name.lower() for s in Severity)
 
 
 def _gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -51,15 +50,6 @@ def _gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _severity(value: str) -> Severity:
-    try:
-        return Severity[value.strip().upper()]
-    except KeyError:
-        raise UsageError(
-            f"unknown severity {value!r}", hint=f"choose from: {', '.join(SEVERITY_NAMES)}"
-        ) from None
-
-
 def _finish(
     ui: UI,
     target: str,
@@ -72,7 +62,7 @@ def _finish(
     exit_code: int | None,
     show_passed: bool,
 ) -> None:
-    threshold = _severity(fail_on) if fail_on else None
+    threshold = parse_severity(fail_on) if fail_on else None
     if threshold is None and exit_code is not None:
         threshold = Severity.UNKNOWN
     if fmt is None:
@@ -228,7 +218,7 @@ def check_image_command(
     from stockade.artifact import open_artifact
     from stockade.compliance.image import check_image
 
-    with open_artifact(target, artifact.artifact_type, **_registry_options(ui, artifact)) as source:
+    with open_artifact(target, artifact.artifact_type, **source_options(ui, artifact)) as source:
         results = check_image(source, max_age_days=max_age_days)
     _finish(
         ui,
@@ -241,19 +231,6 @@ def check_image_command(
         exit_code=exit_code,
         show_passed=show_passed,
     )
-
-
-def _registry_options(ui: UI, artifact: ArtifactOptions) -> dict[str, object]:
-    extra: dict[str, object] = {}
-    if artifact.platform:
-        extra["platform"] = artifact.platform
-    if artifact.insecure_registry:
-        ui.warn("--insecure-registry: talking plain HTTP, nothing is protected in transit")
-        extra["insecure"] = True
-    if artifact.username or artifact.password:
-        extra["username"] = artifact.username
-        extra["password"] = artifact.password
-    return extra
 
 
 @check.command("secrets")
@@ -283,7 +260,7 @@ def check_secrets(
     from stockade.compliance.secrets import load_rules, scan_secrets
 
     rule_set = load_rules(rules)
-    with open_artifact(target, artifact.artifact_type, **_registry_options(ui, artifact)) as source:
+    with open_artifact(target, artifact.artifact_type, **source_options(ui, artifact)) as source:
         found = scan_secrets(source, rule_set)
     _finish(
         ui,

@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from stockade.core.errors import ReportError
+from stockade.core.advisory import Severity
+from stockade.core.errors import ReportError, UsageError
 from stockade.report.table import printable
 
 ProgressCallback = Callable[[int, int], None]
@@ -120,3 +121,16 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+SEVERITY_NAMES = tuple(s.name.lower() for s in Severity)
+
+
+def parse_severity(value: str) -> Severity:
+    """A severity as the user typed it (``high``, ``CRITICAL``); UsageError otherwise."""
+    try:
+        return Severity[value.strip().upper()]
+    except KeyError:
+        raise UsageError(
+            f"unknown severity {value!r}", hint=f"choose from: {', '.join(SEVERITY_NAMES)}"
+        ) from None

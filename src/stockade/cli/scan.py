@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from stockade.cli.artifacts import ArtifactOptions, artifact_options, output_option, read_inventory
-from stockade.cli.output import UI, write_atomically
+from stockade.cli.output import SEVERITY_NAMES, UI, parse_severity, write_atomically
 from stockade.core.advisory import Severity
 from stockade.core.errors import PolicyFailure, UsageError
 from stockade.core.finding import ScanResult
@@ -29,22 +29,11 @@ from stockade.report.cyclonedx import image_purl
 from stockade.report.interface import SCAN_FORMATS, scan_renderer
 from stockade.vulndb.store import AdvisoryStore
 
-SEVERITY_NAMES = tuple(s.name.lower() for s in Severity)
-
-
-def _severity(value: str) -> Severity:
-    try:
-        return Severity[value.strip().upper()]
-    except KeyError:
-        raise UsageError(
-            f"unknown severity {value!r}", hint=f"choose from: {', '.join(SEVERITY_NAMES)}"
-        ) from None
-
 
 def _severities(value: str | None) -> set[Severity] | None:
     if not value:
         return None
-    return {_severity(part) for part in value.split(",") if part.strip()}
+    return {parse_severity(part) for part in value.split(",") if part.strip()}
 
 
 @click.command()
@@ -113,7 +102,7 @@ def scan(
     the gate passes, 1 (or --exit-code) when it fails, 2 for bad input, 3 for a bug.
     """
     severities = _severities(severity)
-    threshold = _severity(fail_on) if fail_on else None
+    threshold = parse_severity(fail_on) if fail_on else None
     if threshold is None and exit_code is not None:
         threshold = Severity.UNKNOWN  # --exit-code alone: any remaining finding fails
     ignore_entries: tuple[IgnoreEntry, ...] = ()
