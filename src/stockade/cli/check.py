@@ -10,9 +10,14 @@ from typing import Any
 import click
 
 from stockade.cli.artifacts import ArtifactOptions, artifact_options, source_options
-from stockade.cli.output import SEVERITY_NAMES, UI, parse_severity, write_atomically
+from stockade.cli.output import (
+    SEVERITY_NAMES,
+    UI,
+    gate_threshold,
+    threshold_words,
+    write_atomically,
+)
 from stockade.compliance.interface import Result, SecretFinding, Status
-from stockade.core.advisory import Severity
 from stockade.core.errors import PolicyFailure, StockadeError, UsageError
 from stockade.report.compliance import render_json, render_table
 
@@ -62,9 +67,7 @@ def _finish(
     exit_code: int | None,
     show_passed: bool,
 ) -> None:
-    threshold = parse_severity(fail_on) if fail_on else None
-    if threshold is None and exit_code is not None:
-        threshold = Severity.UNKNOWN
+    threshold = gate_threshold(fail_on, exit_code)
     if fmt is None:
         fmt = "table" if output is None and sys.stdout.isatty() else "json"
 
@@ -90,7 +93,7 @@ def _finish(
             what.append(f"{len(failing)} failed check(s)")
         if leaks:
             what.append(f"{len(leaks)} secret(s)")
-        bar = "any severity" if threshold is Severity.UNKNOWN else f"severity {threshold}"
+        bar = threshold_words(threshold)
         raise PolicyFailure(
             f"policy failed: {' and '.join(what)} at {bar} or above",
             hint="fix what the report lists; each check says how",

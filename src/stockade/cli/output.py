@@ -134,3 +134,16 @@ def parse_severity(value: str) -> Severity:
         raise UsageError(
             f"unknown severity {value!r}", hint=f"choose from: {', '.join(SEVERITY_NAMES)}"
         ) from None
+
+
+def gate_threshold(fail_on: str | None, exit_code: int | None) -> Severity | None:
+    """The severity at which the CI gate fails: ``--fail-on``, or any finding when only
+    ``--exit-code`` was given; None when no gate was asked for."""
+    if fail_on:
+        return parse_severity(fail_on)
+    return Severity.UNKNOWN if exit_code is not None else None
+
+
+def threshold_words(threshold: Severity) -> str:
+    """How a failed gate names its bar in its message."""
+    return "any severity" if threshold is Severity.UNKNOWN else f"severity {threshold}"

@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 from stockade.cli.artifacts import ArtifactOptions, artifact_options, output_option, read_inventory
-from stockade.cli.output import SEVERITY_NAMES, UI, parse_severity, write_atomically
+from stockade.cli.output import (
+    SEVERITY_NAMES,
+    UI,
+    gate_threshold,
+    parse_severity,
+    threshold_words,
+    write_atomically,
+)
 from stockade.core.advisory import Severity
 from stockade.core.errors import PolicyFailure, UsageError
 from stockade.core.finding import ScanResult
@@ -102,9 +109,7 @@ def scan(
     the gate passes, 1 (or --exit-code) when it fails, 2 for bad input, 3 for a bug.
     """
     severities = _severities(severity)
-    threshold = parse_severity(fail_on) if fail_on else None
-    if threshold is None and exit_code is not None:
-        threshold = Severity.UNKNOWN  # --exit-code alone: any remaining finding fails
+    threshold = gate_threshold(fail_on, exit_code)
     ignore_entries: tuple[IgnoreEntry, ...] = ()
     if ignorefile is not None:
         ignore_entries = load_ignore_file(ignorefile)
@@ -142,9 +147,9 @@ def scan(
         ui.info(f"wrote {len(shown)} findings to {output}")
 
     failing = failing_findings(shown, threshold)
-    if failing:
+    if failing and threshold is not None:  # failing is empty without a threshold
         worst = max(f.severity for f in failing)
-        bar = "any severity" if threshold is Severity.UNKNOWN else f"severity {threshold}"
+        bar = threshold_words(threshold)
         raise PolicyFailure(
             f"policy failed: {len(failing)} finding(s) at {bar} or above (worst: {worst})",
             hint="fix or upgrade the packages, or record an accepted risk in "
