@@ -54,6 +54,17 @@ class CheckMeta:
 
 
 @dataclass(frozen=True, slots=True)
+class Suppression:
+    """Why a result is not held against the target: someone accepted it, and where."""
+
+    reason: str
+    where: str
+    """``annotation stockade.io/skip``, ``comment, line 3``, ``.stockadeignore.yaml, entry 2``."""
+    in_source: bool
+    """Written beside the thing checked (annotation, comment) rather than in an ignore file."""
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """The outcome of one check on one resource."""
 
@@ -68,6 +79,8 @@ class Result:
     message: str = ""
     layer: str | None = None
     """For images: the layer that introduced what failed."""
+    suppression: Suppression | None = None
+    """Set (and ``status`` SKIPPED) when a suppression covers this result."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,10 @@
 * ``expires`` is an ISO date. On and after that date the entry no longer suppresses
   anything and :func:`apply_ignores` returns a notice saying so, so an exception granted
   for a quarter does not silently become permanent.
+* ``resource`` and ``file`` narrow an entry for a *check* (``stockade check``; ``id`` is
+  then a check id such as ``STK-K8S-001`` or ``CKV_K8S_16``, or a secret rule id): globs
+  over the checked object (``Deployment/prod/*``) and over the file's path
+  (``charts/**/values.yaml``). An entry with either applies only to checks.
 * ``reason`` (or ``justification``, the same field under the name VEX uses) is
   required: an ignore entry without a reason is a finding nobody can review.
 
@@ -50,7 +54,9 @@ _Fail = Callable[[str], IgnoreFileError]
 _REPR: Final = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 2, 3, 3
 _REPR.maxstring = _REPR.maxother = 60
-_KEYS: Final = frozenset({"id", "package", "expires", "reason", "justification"})
+_KEYS: Final = frozenset(
+    {"id", "package", "resource", "file", "expires", "reason", "justification"}
+)
 _EXAMPLE: Final = (
     "each entry looks like:\n"
     "  - id: CVE-2023-44487\n"
@@ -70,6 +76,10 @@ class IgnoreEntry:
     expires: date | None = None
     index: int = 0
     source: str = IGNORE_FILE_NAME
+    resource: str | None = None
+    """For checks: a glob over the checked object's ``Kind/namespace/name``."""
+    file: str | None = None
+    """For checks and secrets: a glob over the file's path."""
 
     def is_expired(self, today: date) -> bool:
         """Whether the entry has stopped suppressing: ``today`` is on or after ``expires``."""
@@ -77,6 +87,8 @@ class IgnoreEntry:
 
     def matches(self, finding: Finding) -> bool:
         """Whether the entry names this finding's vulnerability (and package, if given)."""
+        if self.resource is not None or self.file is not None:
+            return False  # an entry scoped to a resource or file is for checks
         wanted = self.id.upper()
         if not any(name.upper() == wanted for name in finding.ids):
             return False
@@ -173,6 +185,8 @@ def _entry(item: object, index: int, source: str) -> IgnoreEntry:
     if reason is None:
         raise fail(f"entry for {vuln_id} has no reason: say why the finding is accepted")
     package = _text(item, "package", fail)
+    if package is not None and ("resource" in item or "file" in item):
+        raise fail("'package' is for vulnerabilities, 'resource' and 'file' for checks: not both")
     if package is not None and is_purl(package):
         try:
             parse_purl(package)
@@ -185,6 +199,8 @@ def _entry(item: object, index: int, source: str) -> IgnoreEntry:
         expires=_expiry(item.get("expires"), fail),
         index=index,
         source=source,
+        resource=_text(item, "resource", fail),
+        file=_text(item, "file", fail),
     )
 
 
@@ -262,15 +278,16 @@ def apply_ignores(
             if old.matches(finding):
                 revived[number] += 1
         result.append(finding)
-    notices = tuple(_expired_notice(e, revived[n]) for n, e in enumerate(expired))
+    notices = tuple(expired_notice(e, revived[n]) for n, e in enumerate(expired))
     return tuple(result), notices
 
 
-def _expired_notice(entry: IgnoreEntry, revived: int) -> IgnoreNotice:
+def expired_notice(entry: IgnoreEntry, revived: int, noun: str = "finding") -> IgnoreNotice:
+    """The notice for an expired entry that would have suppressed ``revived`` ``noun``s."""
     expires = entry.expires.isoformat() if entry.expires else "?"
     what = entry.id if entry.package is None else f"{entry.id} in {entry.package}"
     if revived:
-        noun = "finding" if revived == 1 else "findings"
+        noun = noun if revived == 1 else f"{noun}s"
         effect = f"{revived} {noun} it suppressed {'is' if revived == 1 else 'are'} reported again"
     else:
         effect = "it no longer suppresses anything"

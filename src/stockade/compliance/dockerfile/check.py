@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from stockade.compliance.dockerfile.parser import Dockerfile
 from stockade.compliance.interface import CheckMeta, Result, Status, Target
+from stockade.compliance.suppress import apply_skips
 from stockade.core.advisory import Severity
 
 __all__ = ["DockerfileCheck", "NotApplicable", "Violation", "check_dockerfile", "dockerfile_check"]
@@ -96,7 +97,10 @@ def dockerfile_check(
 def check_dockerfile(
     dockerfile: Dockerfile, checks: Sequence[DockerfileCheck] | None = None
 ) -> list[Result]:
-    """Run ``checks`` (all of :data:`DOCKERFILE_CHECKS` by default) over ``dockerfile``."""
+    """Run ``checks`` (all of :data:`DOCKERFILE_CHECKS` by default) over ``dockerfile``.
+
+    Checks its ``# stockade:skip=ID`` comments name are reported as suppressed.
+    """
     if checks is None:
         from stockade.compliance.dockerfile.registry import DOCKERFILE_CHECKS
 
@@ -104,4 +108,4 @@ def check_dockerfile(
     results: list[Result] = []
     for check in checks:
         results.extend(check(dockerfile))
-    return results
+    return apply_skips(results, dockerfile.skips)

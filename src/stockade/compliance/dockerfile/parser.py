@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from stockade.compliance.dockerfile.errors import DockerfileError
+from stockade.compliance.interface import Suppression
+from stockade.compliance.suppress import dockerfile_skips
 
 __all__ = [
     "KNOWN_INSTRUCTIONS",
@@ -136,6 +138,8 @@ class Dockerfile:
     """ARGs declared before the first FROM, with their defaults (None: no default)."""
     warnings: tuple[str, ...] = ()
     """What ``docker build`` would refuse but the checks can still read."""
+    skips: Mapping[str, Suppression] = field(default_factory=dict)
+    """Checks suppressed by ``# stockade:skip=`` / ``#checkov:skip=`` comments: id → reason."""
 
     def instructions_of(self, keyword: str) -> list[Instruction]:
         return [i for i in self.instructions if i.keyword == keyword]
@@ -275,6 +279,7 @@ def parse_dockerfile(text: str, name: str = "Dockerfile") -> Dockerfile:
         escape=escape,
         global_args=global_args,
         warnings=tuple(scanner.warnings),
+        skips=dockerfile_skips(lines),
     )
 
 

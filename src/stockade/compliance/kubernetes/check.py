@@ -18,11 +18,13 @@ check turns those into :class:`~stockade.compliance.interface.Result` records:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from stockade.compliance.interface import CheckMeta, Result, Status
 from stockade.compliance.kubernetes.resources import Resource
+from stockade.compliance.suppress import annotation_skips, apply_skips
 from stockade.compliance.yamlload import PathSegment
 
 __all__ = [
@@ -111,7 +113,9 @@ def check_manifests(
 ) -> list[Result]:
     """Run ``checks`` (all of :data:`KUBERNETES_CHECKS` by default) over ``resources``.
 
-    Results come resource by resource, in the order of ``checks`` within each.
+    Results come resource by resource, in the order of ``checks`` within each. Checks
+    the object's ``stockade.io/skip`` (or Checkov's ``checkov.io/skipN``) annotations
+    name are reported as suppressed (see :mod:`stockade.compliance.suppress`).
     """
     if checks is None:
         from stockade.compliance.kubernetes.registry import KUBERNETES_CHECKS
@@ -119,6 +123,19 @@ def check_manifests(
         checks = KUBERNETES_CHECKS
     results: list[Result] = []
     for resource in resources:
+        skips = annotation_skips(_metadatas(resource))
         for check in checks:
-            results.extend(check(resource))
+            results.extend(apply_skips(check(resource), skips))
     return results
+
+
+def _metadatas(resource: Resource) -> list[Mapping[str, Any]]:
+    """The object's metadata and, for workloads, its pod template's: where a skip
+    annotation may be written."""
+    found = [resource.metadata]
+    spec_path = resource.pod_spec_path
+    if spec_path:
+        template = resource.get((*spec_path[:-1], "metadata"))
+        if isinstance(template, Mapping):
+            found.append(template)
+    return found
