@@ -10,7 +10,8 @@ JSON shape (``schemaVersion`` 1)::
       "results": [{"check": {"id", "title", "severity", "target", "rationale",
                              "remediation", "references": {…}},
                    "status": "failed", "resource", "file", "line", "path",
-                   "message", "layer"}],
+                   "message", "layer",
+                   "suppression": null | {"reason", "where", "inSource"}}],
       "secrets": [{"ruleId", "description", "file", "line", "redacted", "severity",
                    "layer", "entropy", "tags"}]
     }
@@ -21,7 +22,6 @@ table, as in every other table Stockade prints.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from typing import IO, Any
@@ -32,6 +32,7 @@ from rich.table import Table
 
 from stockade.compliance.interface import Result, SecretFinding, Status
 from stockade.core.advisory import Severity
+from stockade.report.jsontext import dumps
 from stockade.report.table import printable, wants_color
 
 SCHEMA_VERSION = 1
@@ -76,6 +77,13 @@ def _result(result: Result) -> dict[str, Any]:
         "path": result.path,
         "message": result.message,
         "layer": result.layer,
+        "suppression": None
+        if result.suppression is None
+        else {
+            "reason": result.suppression.reason,
+            "where": result.suppression.where,
+            "inSource": result.suppression.in_source,
+        },
     }
 
 
@@ -96,7 +104,7 @@ def _secret(secret: SecretFinding) -> dict[str, Any]:
 def render_json(
     out: IO[str], target: str, results: Sequence[Result], secrets: Sequence[SecretFinding] = ()
 ) -> None:
-    json.dump(results_to_dict(target, results, secrets), out, indent=2, ensure_ascii=True)
+    out.write(dumps(results_to_dict(target, results, secrets)) + "\n")
     out.write("\n")
 
 
