@@ -180,3 +180,109 @@ def test_host_files_are_read_under_root(tmp_path: Path, capsys: pytest.CaptureFi
     document = json.loads(capsys.readouterr().out)
     failed = [r for r in document["results"] if r["status"] == "failed"]
     assert any("PermitRootLogin" in (r["message"] + r["check"]["title"]) for r in failed), failed
+
+
+def test_a_directory_target_is_detected_and_every_kind_in_it_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s/deploy.yaml").write_text(PRIVILEGED)
+    (tmp_path / "Dockerfile").write_text("FROM alpine:latest\nRUN apk add curl\n")
+    (tmp_path / "taskdef.json").write_bytes((SERVERLESS / "taskdef-insecure.json").read_bytes())
+    (tmp_path / "package.json").write_text('{"name": "web", "version": "1.0.0"}')
+    (tmp_path / "node_modules/x").mkdir(parents=True)
+    (tmp_path / "node_modules/x/pod.yaml").write_text(PRIVILEGED)
+    assert main(["check", str(tmp_path), "-f", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    targets = {r["check"]["target"] for r in document["results"]}
+    assert targets == {"kubernetes", "dockerfile", "serverless"}
+    files = {Path(r["file"]).name for r in document["results"]}
+    assert "pod.yaml" not in files  # node_modules is not entered
+    assert "package.json" not in files
+
+
+def test_options_may_come_before_an_auto_detected_target(
+    manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "--fail-on", "critical", "-f", "json", str(manifest)]) in (0, 1)
+    assert json.loads(capsys.readouterr().out)["summary"]["failed"] > 0
+
+
+def test_an_image_target_is_detected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    image = docker_archive(
+        tmp_path / "image.tar",
+        [{"etc/os-release": b"ID=alpine\nVERSION_ID=3.19.1\n"}],
+        config=ImageConfig(env=["PATH=/usr/bin"]),
+    )
+    assert main(["check", str(image), "-f", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert {r["check"]["target"] for r in document["results"]} == {"image"}
+
+
+def test_nothing_to_check_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "README.md").write_text("hello\n")
+    assert main(["check", str(tmp_path)]) == 2
+    assert "nothing to check" in capsys.readouterr().err
+
+
+def test_sarif_output_points_at_file_and_line(
+    manifest: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(manifest), "-f", "sarif"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)["runs"]
+    located = [
+        r["locations"][0]["physicalLocation"]
+        for r in run["results"]
+        if r["properties"]["path"].endswith("privileged")
+    ]
+    assert located
+    assert located[0]["region"]["startLine"] == 13
+    assert located[0]["artifactLocation"]["uri"].endswith("deploy.yaml")
+
+
+def test_annotation_and_ignore_file_suppressions_open_the_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = tmp_path / "deploy.yaml"
+    manifest.write_text(PRIVILEGED)
+    gate = ["-f", "json", "--fail-on", "high"]
+    assert main(["check", str(manifest), *gate]) == 1
+    high = {
+        r["check"]["id"]
+        for r in json.loads(capsys.readouterr().out)["results"]
+        if r["status"] == "failed" and r["check"]["severity"] in ("high", "critical")
+    }
+    # Half the failing checks by annotation, the rest in the ignore file.
+    ordered = sorted(high)
+    by_annotation, by_file = ordered[: len(ordered) // 2], ordered[len(ordered) // 2 :]
+    manifest.write_text(
+        PRIVILEGED.replace(
+            "  namespace: shop\n",
+            "  namespace: shop\n  annotations:\n"
+            f'    stockade.io/skip: "{",".join(by_annotation)}"\n',
+        )
+    )
+    ignore = tmp_path / ".stockadeignore.yaml"
+    ignore.write_text(
+        "".join(
+            f"- id: {check_id}\n  resource: Deployment/shop/*\n  reason: reviewed in SEC-7\n"
+            for check_id in by_file
+        )
+    )
+    monkeypatch.chdir(tmp_path)  # the ignore file is found in the working directory
+    assert main(["check", "deploy.yaml", *gate]) == 0
+    document = json.loads(capsys.readouterr().out)
+    suppressed = {
+        r["check"]["id"]: r["suppression"] for r in document["results"] if r["suppression"]
+    }
+    assert set(suppressed) >= high
+    assert {s["inSource"] for s in suppressed.values()} == {True, False}
+
+
+def test_check_looks_for_the_same_ignore_file_as_scan() -> None:
+    from stockade.cli import check
+    from stockade.policy.ignore import IGNORE_FILE_NAME
+
+    assert check._IGNORE_FILE == IGNORE_FILE_NAME

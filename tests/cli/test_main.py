@@ -228,7 +228,9 @@ def test_a_policy_failure_exits_1_with_its_diagnostics(
 def test_a_bug_exits_3_without_a_traceback(
     rootfs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("stockade.cli.artifacts.default_catalogers", lambda: [ExplodingCataloger()])
+    monkeypatch.setattr(
+        "stockade.inventory.registry.default_catalogers", lambda: [ExplodingCataloger()]
+    )
     assert main(["sbom", str(rootfs)]) == 3
     out, err = capsys.readouterr()
     assert out == ""
@@ -240,7 +242,9 @@ def test_a_bug_exits_3_without_a_traceback(
 def test_stockade_debug_shows_the_traceback(
     rootfs: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("stockade.cli.artifacts.default_catalogers", lambda: [ExplodingCataloger()])
+    monkeypatch.setattr(
+        "stockade.inventory.registry.default_catalogers", lambda: [ExplodingCataloger()]
+    )
     monkeypatch.setenv("STOCKADE_DEBUG", "1")
     assert main(["sbom", str(rootfs)]) == 3
     err = capsys.readouterr().err
@@ -376,7 +380,7 @@ def test_installed_command_corrupt_artifact_exits_2(tmp_path: Path) -> None:
 INTERNAL_ERROR_SCRIPT = textwrap.dedent(
     """
     import sys
-    import stockade.cli.artifacts
+    import stockade.inventory.registry
     from stockade.inventory.interface import Cataloger
 
     class Exploding(Cataloger):
@@ -386,7 +390,7 @@ INTERNAL_ERROR_SCRIPT = textwrap.dedent(
         def parse(self, file, ctx):
             raise RuntimeError("cataloger exploded")
 
-    stockade.cli.artifacts.default_catalogers = lambda: [Exploding()]
+    stockade.inventory.registry.default_catalogers = lambda: [Exploding()]
     sys.argv[0] = "stockade"
     from stockade.cli.main import run
     run()

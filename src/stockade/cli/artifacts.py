@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -17,9 +17,9 @@ from stockade.artifact.interface import (
     DEFAULT_MAX_TOTAL_BYTES,
 )
 from stockade.cli.output import UI
-from stockade.core.models import Inventory
-from stockade.inventory.interface import CatalogContext, ScanMode
-from stockade.inventory.registry import default_catalogers
+
+if TYPE_CHECKING:
+    from stockade.core.models import Inventory
 
 _FILESYSTEM_KINDS = {"rootfs", "zip"}
 
@@ -126,6 +126,10 @@ def source_options(ui: UI, options: ArtifactOptions) -> dict[str, object]:
 
 def read_inventory(ui: UI, target: str, options: ArtifactOptions) -> Inventory:
     """Open ``target`` and inventory it, with progress on a terminal."""
+    # Imported here: `check` shares these options and never catalogues packages.
+    from stockade.inventory.interface import CatalogContext, ScanMode
+    from stockade.inventory.registry import default_catalogers
+
     limits = Limits(
         max_total_bytes=options.max_size,
         max_entries=options.max_entries,

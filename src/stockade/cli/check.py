@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,38 +24,65 @@ from stockade.compliance.interface import Result, SecretFinding, Status
 from stockade.core.errors import PolicyFailure, StockadeError, UsageError
 from stockade.report.compliance import render_json, render_table
 
-FORMATS = ("table", "json")
+FORMATS = ("table", "json", "sarif")
+_IGNORE_FILE = ".stockadeignore.yaml"
+"""``stockade.policy.ignore.IGNORE_FILE_NAME``, not imported: a check run without an
+ignore file does not load the vulnerability policy code (a test keeps the two equal)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateOptions:
+    """The output and gate options every ``check`` command takes."""
+
+    fmt: str | None
+    output: Path | None
+    fail_on: str | None
+    exit_code: int | None
+    show_passed: bool
+    ignorefile: Path | None
+
+
+_GATE_OPTIONS = (
+    click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format."),
+    click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write to FILE instead of standard output.",
+    ),
+    click.option(
+        "--fail-on",
+        metavar="SEVERITY",
+        help="Fail (exit 1, or --exit-code) on a failed check or secret at or above "
+        f"SEVERITY ({', '.join(SEVERITY_NAMES)}).",
+    ),
+    click.option(
+        "--exit-code",
+        type=click.IntRange(min=1, max=125),
+        default=None,
+        help="Exit status when the gate fails (default 1); alone, fail on any.",
+    ),
+    click.option("--show-passed", is_flag=True, help="List passed checks too."),
+    click.option(
+        "--ignorefile",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help=f"Accepted results, with reasons and expiry (default: ./{_IGNORE_FILE} if present).",
+    ),
+)
 
 
 def _gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(
-        (
-            click.option(
-                "-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format."
-            ),
-            click.option(
-                "-o",
-                "--output",
-                type=click.Path(dir_okay=False, path_type=Path),
-                help="Write to FILE instead of standard output.",
-            ),
-            click.option(
-                "--fail-on",
-                metavar="SEVERITY",
-                help="Fail (exit 1, or --exit-code) on a failed check or secret at or above "
-                f"SEVERITY ({', '.join(SEVERITY_NAMES)}).",
-            ),
-            click.option(
-                "--exit-code",
-                type=click.IntRange(min=1, max=125),
-                default=None,
-                help="Exit status when the gate fails (default 1); alone, fail on any.",
-            ),
-            click.option("--show-passed", is_flag=True, help="List passed checks too."),
-        )
-    ):
-        command = option(command)
-    return command
+    """Adds the gate options; the command receives them as ``gate: GateOptions``."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        fields = {name: kwargs.pop(name) for name in GateOptions.__slots__}
+        return command(*args, gate=GateOptions(**fields), **kwargs)
+
+    decorated: Any = wrapper
+    for option in reversed(_GATE_OPTIONS):
+        decorated = option(decorated)
+    return decorated  # type: ignore[no-any-return]  # click's decorators are untyped here
 
 
 def _finish(
@@ -60,29 +90,31 @@ def _finish(
     target: str,
     results: Sequence[Result],
     secrets: Sequence[SecretFinding],
-    *,
-    fmt: str | None,
-    output: Path | None,
-    fail_on: str | None,
-    exit_code: int | None,
-    show_passed: bool,
+    gate: GateOptions,
 ) -> None:
-    threshold = gate_threshold(fail_on, exit_code)
+    """Apply the ignore file, write the report, and fail the gate if the report says so."""
+    threshold = gate_threshold(gate.fail_on, gate.exit_code)
+    results, secrets = _apply_ignore_file(ui, results, secrets, gate.ignorefile)
+    fmt = gate.fmt
     if fmt is None:
-        fmt = "table" if output is None and sys.stdout.isatty() else "json"
+        fmt = "table" if gate.output is None and sys.stdout.isatty() else "json"
 
     def render(out: Any) -> None:
         if fmt == "json":
             render_json(out, target, results, secrets)
-        else:
-            render_table(out, target, results, secrets, show_passed=show_passed)
+        elif fmt == "sarif":
+            from stockade.report.compliance_sarif import render_sarif
 
-    if output is None:
+            render_sarif(out, target, results, secrets)
+        else:
+            render_table(out, target, results, secrets, show_passed=gate.show_passed)
+
+    if gate.output is None:
         render(sys.stdout)
         sys.stdout.flush()
     else:
-        write_atomically(output, render)
-        ui.info(f"wrote {len(results)} results and {len(secrets)} secrets to {output}")
+        write_atomically(gate.output, render)
+        ui.info(f"wrote {len(results)} results and {len(secrets)} secrets to {gate.output}")
     if threshold is None:
         return
     failing = [r for r in results if r.status is Status.FAILED and r.check.severity >= threshold]
@@ -97,13 +129,179 @@ def _finish(
         raise PolicyFailure(
             f"policy failed: {' and '.join(what)} at {bar} or above",
             hint="fix what the report lists; each check says how",
-            exit_code=exit_code or 1,
+            exit_code=gate.exit_code or 1,
         )
 
 
-@click.group()
+def _apply_ignore_file(
+    ui: UI,
+    results: Sequence[Result],
+    secrets: Sequence[SecretFinding],
+    ignorefile: Path | None,
+) -> tuple[Sequence[Result], Sequence[SecretFinding]]:
+    if ignorefile is None:
+        if not Path(_IGNORE_FILE).is_file():
+            return results, secrets
+        ignorefile = Path(_IGNORE_FILE)
+    from stockade.compliance.suppress import apply_ignore_entries
+    from stockade.policy.ignore import load_ignore_file
+
+    done = apply_ignore_entries(results, secrets, load_ignore_file(ignorefile), date.today())
+    for notice in done.notices:
+        ui.warn(str(notice))
+    if done.hidden_secrets:
+        ui.info(f"{done.hidden_secrets} secret(s) suppressed by {ignorefile}")
+    return done.results, done.secrets
+
+
+class _CheckGroup(click.Group):
+    """``stockade check TARGET…`` runs the checks TARGET calls for; ``stockade check KIND
+    …`` runs one kind. A first argument that is not a kind is a target."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [_AUTO, *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[OPTIONS] TARGET... | KIND [ARGS]...")
+
+
+_AUTO = "auto"
+
+
+@click.group(cls=_CheckGroup)
 def check() -> None:
-    """Check configurations and artifacts for misconfigurations and secrets."""
+    """Check configurations and artifacts for misconfigurations and secrets.
+
+    \b
+    stockade check TARGET...   detect what each TARGET is and run its checks:
+      a directory or file of Kubernetes manifests, Dockerfiles, ECS task definitions
+      and Lambda configurations; an image (tarball, OCI layout, zip, registry
+      reference). Options: see `stockade check auto --help`.
+    stockade check KIND ...    one kind of check, with its own options (below).
+    """
+
+
+@check.command(_AUTO)
+@click.argument("targets", nargs=-1, required=True)
+@click.option(
+    "--secrets",
+    "with_secrets",
+    is_flag=True,
+    help="Also look for secrets in every target (gitleaks' rules).",
+)
+@click.option(
+    "--max-age",
+    "max_age_days",
+    type=click.IntRange(min=1),
+    default=180,
+    show_default=True,
+    help="For images: fail the image-age check past this many days.",
+)
+@_gate_options
+@artifact_options
+@click.pass_obj
+def check_auto(
+    ui: UI,
+    targets: Sequence[str],
+    with_secrets: bool,
+    max_age_days: int,
+    gate: GateOptions,
+    artifact: ArtifactOptions,
+) -> None:
+    """Detect what each TARGET is and run the checks it calls for."""
+    from stockade.compliance.targets import ConfigKind, find_config_files, is_image_target
+
+    results: list[Result] = []
+    secrets: list[SecretFinding] = []
+    config_paths: list[Path] = []
+    for target in targets:
+        if artifact.artifact_type is not None or is_image_target(target):
+            results.extend(_image_results(ui, target, artifact, max_age_days))
+        else:
+            config_paths.append(Path(target))
+        if with_secrets:
+            secrets.extend(_secret_findings(ui, target, artifact, None))
+    if config_paths:
+        found = find_config_files(config_paths)
+        if not found and not with_secrets:
+            raise UsageError(
+                f"nothing to check in {', '.join(str(p) for p in config_paths)}",
+                hint="give Kubernetes manifests, Dockerfiles, task definitions, function "
+                "configurations or an image",
+            )
+        results.extend(_manifest_results(ui, found.of(ConfigKind.KUBERNETES)))
+        results.extend(_dockerfile_results(ui, found.of(ConfigKind.DOCKERFILE)))
+        for path in found.of(ConfigKind.TASK_DEFINITION) + found.of(ConfigKind.FUNCTION):
+            results.extend(_serverless_results(path, ()))
+    _finish(ui, ", ".join(targets), results, secrets, gate)
+
+
+def _image_results(
+    ui: UI, target: str, artifact: ArtifactOptions, max_age_days: int
+) -> list[Result]:
+    from stockade.artifact import open_artifact
+    from stockade.compliance.image import check_image
+
+    with open_artifact(target, artifact.artifact_type, **source_options(ui, artifact)) as source:
+        return check_image(source, max_age_days=max_age_days)
+
+
+def _secret_findings(
+    ui: UI, target: str, artifact: ArtifactOptions, rules: Path | None
+) -> list[SecretFinding]:
+    from stockade.artifact import open_artifact
+    from stockade.compliance.secrets import load_rules, scan_secrets
+
+    rule_set = load_rules(rules)
+    with open_artifact(target, artifact.artifact_type, **source_options(ui, artifact)) as source:
+        return list(scan_secrets(source, rule_set))
+
+
+def _manifest_results(ui: UI, files: Sequence[Path], *, strict: bool = False) -> list[Result]:
+    """Every check over the objects in ``files``. A file that cannot be loaded is
+    reported and skipped; with ``strict``, none loading at all is an error."""
+    from stockade.compliance.kubernetes import check_manifests, load_manifests
+
+    resources = []
+    unreadable: list[StockadeError] = []
+    for file in files:
+        try:
+            resources.extend(load_manifests(file))
+        except StockadeError as exc:
+            unreadable.append(exc)
+            ui.warn(f"{exc.message}; skipped")
+    if strict and unreadable and len(unreadable) == len(files):
+        raise unreadable[0]
+    return check_manifests(resources)
+
+
+def _dockerfile_results(ui: UI, files: Sequence[Path]) -> list[Result]:
+    from stockade.compliance.dockerfile import check_dockerfile, read_dockerfile
+
+    results: list[Result] = []
+    for file in files:
+        try:
+            results.extend(check_dockerfile(read_dockerfile(file)))
+        except StockadeError as exc:
+            if len(files) == 1:
+                raise
+            ui.warn(f"{exc.message}; skipped")
+    return results
+
+
+def _serverless_results(document: Path, policies: Sequence[Path]) -> list[Result]:
+    from stockade.compliance.serverless import (
+        check_function_configuration,
+        check_task_definition,
+    )
+    from stockade.compliance.targets import ConfigKind, json_document_kind
+
+    doc = _json_file(document)
+    if json_document_kind(doc) is ConfigKind.TASK_DEFINITION:
+        return check_task_definition(doc, name=document.name)
+    return check_function_configuration(doc, policies=[_json_file(p) for p in policies])
 
 
 @check.command("k8s")
@@ -113,39 +311,12 @@ def check() -> None:
 def check_k8s(
     ui: UI,
     paths: Sequence[Path],
-    fmt: str | None,
-    output: Path | None,
-    fail_on: str | None,
-    exit_code: int | None,
-    show_passed: bool,
+    gate: GateOptions,
 ) -> None:
     """Check Kubernetes manifests (YAML or JSON files, or directories of them)."""
-    from stockade.compliance.kubernetes import check_manifests, load_manifests
-
     files = _files(paths, (".yaml", ".yml", ".json"))
-    resources = []
-    unreadable: list[StockadeError] = []
-    for file in files:
-        # A broken file is reported and skipped; the others are still checked.
-        try:
-            resources.extend(load_manifests(file))
-        except StockadeError as exc:
-            unreadable.append(exc)
-            ui.warn(f"{exc.message}; skipped")
-    if unreadable and len(unreadable) == len(files):
-        raise unreadable[0]
-    results = check_manifests(resources)
-    _finish(
-        ui,
-        ", ".join(str(p) for p in paths),
-        results,
-        (),
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-        exit_code=exit_code,
-        show_passed=show_passed,
-    )
+    results = _manifest_results(ui, files, strict=True)
+    _finish(ui, ", ".join(str(p) for p in paths), results, (), gate)
 
 
 @check.command("dockerfile")
@@ -155,42 +326,21 @@ def check_k8s(
 def check_dockerfile_command(
     ui: UI,
     paths: Sequence[Path],
-    fmt: str | None,
-    output: Path | None,
-    fail_on: str | None,
-    exit_code: int | None,
-    show_passed: bool,
+    gate: GateOptions,
 ) -> None:
     """Check Dockerfiles (files, or directories searched for Dockerfile*/*.Dockerfile)."""
-    from stockade.compliance.dockerfile import check_dockerfile, read_dockerfile
+    from stockade.compliance.targets import ConfigKind, find_config_files
 
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file()
-                    and (p.name.startswith("Dockerfile") or p.name.endswith(".Dockerfile"))
-                )
-            )
-        else:
-            files.append(path)
+    files = [
+        file
+        for path in paths
+        for file in (
+            find_config_files([path]).of(ConfigKind.DOCKERFILE) if path.is_dir() else [path]
+        )
+    ]
     if not files:
         raise UsageError(f"no Dockerfile in {', '.join(str(p) for p in paths)}")
-    results = [r for file in files for r in check_dockerfile(read_dockerfile(file))]
-    _finish(
-        ui,
-        ", ".join(str(p) for p in paths),
-        results,
-        (),
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-        exit_code=exit_code,
-        show_passed=show_passed,
-    )
+    _finish(ui, ", ".join(str(p) for p in paths), _dockerfile_results(ui, files), (), gate)
 
 
 @check.command("image")
@@ -210,30 +360,11 @@ def check_image_command(
     ui: UI,
     target: str,
     max_age_days: int,
-    fmt: str | None,
-    output: Path | None,
-    fail_on: str | None,
-    exit_code: int | None,
-    show_passed: bool,
+    gate: GateOptions,
     artifact: ArtifactOptions,
 ) -> None:
     """Check an image (or a directory or zip) against the CIS Docker Benchmark's image items."""
-    from stockade.artifact import open_artifact
-    from stockade.compliance.image import check_image
-
-    with open_artifact(target, artifact.artifact_type, **source_options(ui, artifact)) as source:
-        results = check_image(source, max_age_days=max_age_days)
-    _finish(
-        ui,
-        target,
-        results,
-        (),
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-        exit_code=exit_code,
-        show_passed=show_passed,
-    )
+    _finish(ui, target, _image_results(ui, target, artifact, max_age_days), (), gate)
 
 
 @check.command("secrets")
@@ -251,31 +382,11 @@ def check_secrets(
     ui: UI,
     target: str,
     rules: Path | None,
-    fmt: str | None,
-    output: Path | None,
-    fail_on: str | None,
-    exit_code: int | None,
-    show_passed: bool,
+    gate: GateOptions,
     artifact: ArtifactOptions,
 ) -> None:
     """Find secrets in TARGET: an image, a directory, a zip, a registry image."""
-    from stockade.artifact import open_artifact
-    from stockade.compliance.secrets import load_rules, scan_secrets
-
-    rule_set = load_rules(rules)
-    with open_artifact(target, artifact.artifact_type, **source_options(ui, artifact)) as source:
-        found = scan_secrets(source, rule_set)
-    _finish(
-        ui,
-        target,
-        (),
-        found,
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-        exit_code=exit_code,
-        show_passed=show_passed,
-    )
+    _finish(ui, target, (), _secret_findings(ui, target, artifact, rules), gate)
 
 
 @check.command("host")
@@ -303,11 +414,7 @@ def check_host_command(
     root: Path,
     benchmark_dir: Path | None,
     run_audits: bool,
-    fmt: str | None,
-    output: Path | None,
-    fail_on: str | None,
-    exit_code: int | None,
-    show_passed: bool,
+    gate: GateOptions,
 ) -> None:
     """Check a host's files under ROOT (default /): sshd, account files, kubelet, API server."""
     from stockade.compliance.host import check_host, load_benchmark
@@ -316,17 +423,7 @@ def check_host_command(
     if run_audits:
         ui.warn("--run-audits: running the benchmark's audit commands with /bin/sh")
     results = check_host(root, run_audits=run_audits, benchmark=benchmark)
-    _finish(
-        ui,
-        str(root),
-        results,
-        (),
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-        exit_code=exit_code,
-        show_passed=show_passed,
-    )
+    _finish(ui, str(root), results, (), gate)
 
 
 @check.command("serverless")
@@ -344,34 +441,10 @@ def check_serverless_command(
     ui: UI,
     document: Path,
     policies: Sequence[Path],
-    fmt: str | None,
-    output: Path | None,
-    fail_on: str | None,
-    exit_code: int | None,
-    show_passed: bool,
+    gate: GateOptions,
 ) -> None:
     """Check an ECS/Fargate task definition or a Lambda function configuration (AWS JSON)."""
-    from stockade.compliance.serverless import (
-        check_function_configuration,
-        check_task_definition,
-    )
-
-    doc = _json_file(document)
-    if "taskDefinition" in doc or "containerDefinitions" in doc:
-        results = check_task_definition(doc, name=document.name)
-    else:
-        results = check_function_configuration(doc, policies=[_json_file(p) for p in policies])
-    _finish(
-        ui,
-        str(document),
-        results,
-        (),
-        fmt=fmt,
-        output=output,
-        fail_on=fail_on,
-        exit_code=exit_code,
-        show_passed=show_passed,
-    )
+    _finish(ui, str(document), _serverless_results(document, policies), (), gate)
 
 
 def _json_file(path: Path) -> dict[str, Any]:
