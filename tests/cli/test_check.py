@@ -286,3 +286,20 @@ def test_check_looks_for_the_same_ignore_file_as_scan() -> None:
     from stockade.policy.ignore import IGNORE_FILE_NAME
 
     assert check._IGNORE_FILE == IGNORE_FILE_NAME
+
+
+def test_trusted_registries_gate_an_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = docker_archive(
+        tmp_path / "image.tar",
+        [{"etc/os-release": b"ID=alpine\nVERSION_ID=3.19.1\n"}],
+        config=ImageConfig(env=["PATH=/usr/bin"]),
+    )  # tagged example.com/app:1.0
+    args = ["check", str(image), "-f", "json", "--fail-on", "high"]
+    assert main([*args, "--trusted-registry", "registry.corp.example"]) == 1
+    assert "not from a trusted registry" in capsys.readouterr().out
+    assert main([*args, "--trusted-registry", "example.com"]) in (0, 1)
+    document = json.loads(capsys.readouterr().out)
+    (provenance,) = [r for r in document["results"] if r["check"]["id"] == "STK-IMG-009"]
+    assert provenance["status"] == "passed"

@@ -108,7 +108,7 @@ def _moded_archive(path: Path, layers: list[bytes], runtime: dict[str, Any]) -> 
 def test_registry_ids_and_targets() -> None:
     ids = [check.id for check in IMAGE_CHECKS]
     assert ids == sorted(ids)
-    assert len(set(ids)) == len(ids) == 8
+    assert len(set(ids)) == len(ids) == 9
     for check in IMAGE_CHECKS:
         assert check.meta.target is Target.IMAGE
         assert check.meta.rationale
@@ -303,7 +303,32 @@ def test_all_checks_over_one_image(tmp_path: Path) -> None:
     with open_artifact(str(_image(tmp_path, runtime=runtime))) as source:
         results = check_image(source, now=NOW)
     assert [r.check.id for r in results] == [c.id for c in IMAGE_CHECKS]
-    assert all(r.status is Status.PASSED for r in results)
+    statuses = {r.check.id: r.status for r in results}
+    # Provenance is judged only against a trusted-registry list the user gives.
+    assert statuses.pop("STK-IMG-009") is Status.SKIPPED
+    assert set(statuses.values()) == {Status.PASSED}
+
+
+@pytest.mark.parametrize(
+    ("trusted", "base", "expected"),
+    [
+        (["example.com"], None, [Status.PASSED]),
+        (["example.com/app"], None, [Status.PASSED]),
+        (["registry.corp.example"], None, [Status.FAILED]),
+        (["example.com"], "docker.io/library/debian:12", [Status.FAILED]),
+        (["example.com", "docker.io/library"], "debian:12", [Status.PASSED]),
+    ],
+)
+def test_trusted_registries_for_the_image_and_its_base(
+    tmp_path: Path, trusted: list[str], base: str | None, expected: list[Status]
+) -> None:
+    labels = {"org.opencontainers.image.base.name": base} if base else {}
+    path = _image(tmp_path, runtime=_config(Labels=labels))  # tagged example.com/app:1.0
+    results = _run(path, "STK-IMG-009", trusted_registries=trusted)
+    statuses = _statuses(results)
+    assert sorted(set(statuses)) == sorted(set(expected))
+    if Status.FAILED in statuses:
+        assert any("not from a trusted registry" in r.message for r in results)
 
 
 def test_not_an_image_skips_config_checks() -> None:

@@ -199,6 +199,14 @@ def check() -> None:
     show_default=True,
     help="For images: fail the image-age check past this many days.",
 )
+@click.option(
+    "--trusted-registry",
+    "trusted_registries",
+    multiple=True,
+    metavar="PREFIX",
+    help="For images: a registry (or registry/namespace) images and their base images "
+    "may come from (repeatable; STK-IMG-009).",
+)
 @_gate_options
 @artifact_options
 @click.pass_obj
@@ -207,6 +215,7 @@ def check_auto(
     targets: Sequence[str],
     with_secrets: bool,
     max_age_days: int,
+    trusted_registries: Sequence[str],
     gate: GateOptions,
     artifact: ArtifactOptions,
 ) -> None:
@@ -218,7 +227,7 @@ def check_auto(
     config_paths: list[Path] = []
     for target in targets:
         if artifact.artifact_type is not None or is_image_target(target):
-            results.extend(_image_results(ui, target, artifact, max_age_days))
+            results.extend(_image_results(ui, target, artifact, max_age_days, trusted_registries))
         else:
             config_paths.append(Path(target))
         if with_secrets:
@@ -239,13 +248,17 @@ def check_auto(
 
 
 def _image_results(
-    ui: UI, target: str, artifact: ArtifactOptions, max_age_days: int
+    ui: UI,
+    target: str,
+    artifact: ArtifactOptions,
+    max_age_days: int,
+    trusted_registries: Sequence[str],
 ) -> list[Result]:
     from stockade.artifact import open_artifact
     from stockade.compliance.image import check_image
 
     with open_artifact(target, artifact.artifact_type, **source_options(ui, artifact)) as source:
-        return check_image(source, max_age_days=max_age_days)
+        return check_image(source, max_age_days=max_age_days, trusted_registries=trusted_registries)
 
 
 def _secret_findings(
@@ -353,6 +366,14 @@ def check_dockerfile_command(
     show_default=True,
     help="Fail the image-age check for images built more than this many days ago.",
 )
+@click.option(
+    "--trusted-registry",
+    "trusted_registries",
+    multiple=True,
+    metavar="PREFIX",
+    help="For images: a registry (or registry/namespace) images and their base images "
+    "may come from (repeatable; STK-IMG-009).",
+)
 @_gate_options
 @artifact_options
 @click.pass_obj
@@ -360,11 +381,13 @@ def check_image_command(
     ui: UI,
     target: str,
     max_age_days: int,
+    trusted_registries: Sequence[str],
     gate: GateOptions,
     artifact: ArtifactOptions,
 ) -> None:
     """Check an image (or a directory or zip) against the CIS Docker Benchmark's image items."""
-    _finish(ui, target, _image_results(ui, target, artifact, max_age_days), (), gate)
+    results = _image_results(ui, target, artifact, max_age_days, trusted_registries)
+    _finish(ui, target, results, (), gate)
 
 
 @check.command("secrets")

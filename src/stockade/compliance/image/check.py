@@ -46,6 +46,11 @@ class ImageSubject:
     files: FileFacts | None = None
     now: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     max_age_days: int = DEFAULT_MAX_AGE_DAYS
+    trusted_registries: tuple[str, ...] = ()
+    """Registry prefixes images and base images may come from (empty: not checked)."""
+    reference: str | None = None
+    """The image's registry reference, when known: its first repo tag, or the reference it
+    was pulled by (None for an untagged tarball, a directory)."""
 
     @property
     def runtime(self) -> Mapping[str, Any]:
@@ -159,12 +164,14 @@ def check_image(
     checks: Sequence[ImageCheck] | None = None,
     now: datetime | None = None,
     limits: Limits | None = None,
+    trusted_registries: Sequence[str] = (),
 ) -> list[Result]:
     """Run ``checks`` (all of :data:`IMAGE_CHECKS` by default) over the image ``source``.
 
     ``max_age_days`` is the age past which STK-IMG-008 fails; ``now`` (aware) fixes the
-    clock for it. Artifact errors (an unreadable or hostile layer) propagate as
-    :class:`~stockade.core.errors.ArtifactError`.
+    clock for it; ``trusted_registries`` lists the registry prefixes STK-IMG-009 accepts
+    (see :mod:`stockade.policy.images`). Artifact errors (an unreadable or hostile layer)
+    propagate as :class:`~stockade.core.errors.ArtifactError`.
     """
     if max_age_days < 1:
         raise ImageCheckError(
@@ -189,5 +196,9 @@ def check_image(
         files=files,
         now=now or datetime.now(UTC),
         max_age_days=max_age_days,
+        trusted_registries=tuple(trusted_registries),
+        reference=info.repo_tags[0]
+        if info.repo_tags
+        else (info.name if info.kind == "registry" else None),
     )
     return inspect_image(subject, checks)

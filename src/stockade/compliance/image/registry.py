@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from stockade.compliance.image.check import ImageCheck
-from stockade.compliance.image.checks import config, files, history, secrets
+from stockade.compliance.image.checks import config, files, history, provenance, secrets
 
 __all__ = ["IMAGE_CHECKS", "IMAGE_CHECKS_BY_ID"]
 
@@ -19,6 +19,7 @@ IMAGE_CHECKS: Final[tuple[ImageCheck, ...]] = (
     files.package_caches,
     files.ssh_server,
     config.image_age,
+    provenance.trusted_registries,
 )
 
 IMAGE_CHECKS_BY_ID: Final[Mapping[str, ImageCheck]] = {check.id: check for check in IMAGE_CHECKS}
