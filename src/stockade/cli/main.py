@@ -36,6 +36,7 @@ class _OutputClosed(Exception):
 _COMMANDS = {
     "check": "stockade.cli.check:check",
     "db": "stockade.cli.db:db",
+    "policy": "stockade.cli.policy:policy",
     "sbom": "stockade.cli.sbom:sbom",
     "scan": "stockade.cli.scan:scan",
 }

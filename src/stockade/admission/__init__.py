@@ -1,0 +1,1 @@
+"""Admission control for Kubernetes: policies run on objects before the API server stores them."""
