@@ -34,6 +34,7 @@ class _OutputClosed(Exception):
 
 
 _COMMANDS = {
+    "admission": "stockade.cli.admission:admission",
     "check": "stockade.cli.check:check",
     "db": "stockade.cli.db:db",
     "policy": "stockade.cli.policy:policy",

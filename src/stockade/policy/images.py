@@ -16,13 +16,34 @@ DOCKER_HUB: Final = "docker.io"
 _HUB_ALIASES: Final = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 
+def _split(reference: str) -> tuple[str, str | None, str | None]:
+    name, _, digest = reference.strip().partition("@")
+    tag: str | None = None
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:  # a colon before the last slash is a registry port, not a tag
+        name, tag = name.rsplit(":", 1)
+    return name, tag or None, digest or None
+
+
 def image_name(reference: str) -> str:
     """The repository of ``reference`` in full form, without tag or digest."""
-    name = reference.strip().partition("@")[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        name = name.rsplit(":", 1)[0]
-    return _qualify(name)
+    return _qualify(_split(reference)[0])
+
+
+def normalise_reference(reference: str) -> str:
+    """``reference`` as the runtime resolves it: ``nginx`` → ``docker.io/library/nginx:latest``.
+
+    The tag (``latest`` when neither tag nor digest is given) and the digest are kept.
+    """
+    name, tag, digest = _split(reference)
+    if tag is None and digest is None:
+        tag = "latest"
+    return _qualify(name) + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+
+
+def has_digest(reference: str) -> bool:
+    """Whether ``reference`` pins a digest (``…@sha256:…``)."""
+    return _split(reference)[2] is not None
 
 
 def _qualify(name: str, *, official: bool = True) -> str:
