@@ -202,3 +202,12 @@ def test_truncated_member_data(tmp_path: Path) -> None:
     entry = next(ZipSource(path).layers()[0].walk(Limits()))
     with pytest.raises(ArtifactError, match="member 'big'"):
         entry.open().read()
+
+
+def test_a_member_with_an_empty_name_is_a_clear_error(tmp_path: Path) -> None:
+    # Found by fuzzing: zipfile's own is_dir() fails with IndexError on such a member.
+    path = tmp_path / "fn.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(""), b"data")
+    with ZipSource(path) as source, pytest.raises(ArtifactError, match="empty name"):
+        list(source.layers()[0].walk(Limits()))

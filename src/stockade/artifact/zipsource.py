@@ -148,7 +148,9 @@ class ZipLayer(Layer):
             unix_mode = info.external_attr >> 16
             kind = stat.S_IFMT(unix_mode)
             permissions = stat.S_IMODE(unix_mode)
-            if info.is_dir() or kind == stat.S_IFDIR:
+            # Not ZipInfo.is_dir(): it indexes the name's last character, and a hostile
+            # central directory can hold an empty name.
+            if info.filename.endswith("/") or kind == stat.S_IFDIR:
                 if path:
                     yield Entry(path, EntryType.DIR, mode=permissions or 0o755)
                 continue
