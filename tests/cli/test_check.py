@@ -303,3 +303,51 @@ def test_trusted_registries_gate_an_image(
     document = json.loads(capsys.readouterr().out)
     (provenance,) = [r for r in document["results"] if r["check"]["id"] == "STK-IMG-009"]
     assert provenance["status"] == "passed"
+
+
+GATEKEEPER = (
+    Path(__file__).resolve().parent.parent
+    / "data/admission/gatekeeper-library/library/general/allowedrepos"
+)
+
+
+def test_gatekeeper_constraints_join_the_checks_and_the_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "template.yaml").write_bytes((GATEKEEPER / "template.yaml").read_bytes())
+    constraint = GATEKEEPER / "samples/repo-must-be-openpolicyagent/constraint.yaml"
+    (policy / "constraint.yaml").write_bytes(constraint.read_bytes())
+    pods = tmp_path / "pods"
+    pods.mkdir()
+    pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: default\n{extra}"
+    spec = "spec:\n  containers:\n    - name: app\n      image: {image}\n"
+    (pods / "bad.yaml").write_text(
+        pod.format(name="bad", extra="") + spec.format(image="nginx:1.27")
+    )
+    (pods / "good.yaml").write_text(
+        pod.format(name="good", extra="") + spec.format(image="openpolicyagent/opa:1.0")
+    )
+    args = ["check", "k8s", str(pods), "--policy", str(policy), "-f", "json"]
+    assert main([*args, "--fail-on", "high"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    (violation,) = [
+        r for r in document["results"] if r["check"]["id"].startswith("K8sAllowedRepos/")
+    ]
+    assert violation["resource"] == "Pod/default/bad"
+    assert violation["check"]["severity"] == "high"
+    assert "nginx:1.27" in violation["message"]
+    # The annotation suppresses a constraint by its kind, like any check.
+    (pods / "bad.yaml").write_text(
+        pod.format(
+            name="bad", extra="  annotations:\n    stockade.io/skip: K8sAllowedRepos=vendor\n"
+        )
+        + spec.format(image="nginx:1.27")
+    )
+    assert main([*args]) == 0
+    document = json.loads(capsys.readouterr().out)
+    (suppressed,) = [
+        r for r in document["results"] if r["check"]["id"].startswith("K8sAllowedRepos/")
+    ]
+    assert suppressed["status"] == "skipped"

@@ -207,6 +207,14 @@ def check() -> None:
     help="For images: a registry (or registry/namespace) images and their base images "
     "may come from (repeatable; STK-IMG-009).",
 )
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Gatekeeper ConstraintTemplates and Constraints (files or directories) to review "
+    "Kubernetes objects with, beside the built-in checks (repeatable).",
+)
 @_gate_options
 @artifact_options
 @click.pass_obj
@@ -216,6 +224,7 @@ def check_auto(
     with_secrets: bool,
     max_age_days: int,
     trusted_registries: Sequence[str],
+    policies: Sequence[Path],
     gate: GateOptions,
     artifact: ArtifactOptions,
 ) -> None:
@@ -240,7 +249,7 @@ def check_auto(
                 hint="give Kubernetes manifests, Dockerfiles, task definitions, function "
                 "configurations or an image",
             )
-        results.extend(_manifest_results(ui, found.of(ConfigKind.KUBERNETES)))
+        results.extend(_manifest_results(ui, found.of(ConfigKind.KUBERNETES), policies=policies))
         results.extend(_dockerfile_results(ui, found.of(ConfigKind.DOCKERFILE)))
         for path in found.of(ConfigKind.TASK_DEFINITION) + found.of(ConfigKind.FUNCTION):
             results.extend(_serverless_results(path, ()))
@@ -272,9 +281,12 @@ def _secret_findings(
         return list(scan_secrets(source, rule_set))
 
 
-def _manifest_results(ui: UI, files: Sequence[Path], *, strict: bool = False) -> list[Result]:
-    """Every check over the objects in ``files``. A file that cannot be loaded is
-    reported and skipped; with ``strict``, none loading at all is an error."""
+def _manifest_results(
+    ui: UI, files: Sequence[Path], *, strict: bool = False, policies: Sequence[Path] = ()
+) -> list[Result]:
+    """Every check (and the Gatekeeper constraints in ``policies``) over the objects in
+    ``files``. A file that cannot be loaded is reported and skipped; with ``strict``, none
+    loading at all is an error."""
     from stockade.compliance.kubernetes import check_manifests, load_manifests
 
     resources = []
@@ -287,7 +299,13 @@ def _manifest_results(ui: UI, files: Sequence[Path], *, strict: bool = False) ->
             ui.warn(f"{exc.message}; skipped")
     if strict and unreadable and len(unreadable) == len(files):
         raise unreadable[0]
-    return check_manifests(resources)
+    results = check_manifests(resources)
+    if policies:
+        from stockade.admission.gatekeeper import GatekeeperEngine
+        from stockade.admission.gatekeeper.checks import gatekeeper_results
+
+        results.extend(gatekeeper_results(GatekeeperEngine.from_paths(policies), resources))
+    return results
 
 
 def _dockerfile_results(ui: UI, files: Sequence[Path]) -> list[Result]:
@@ -319,16 +337,25 @@ def _serverless_results(document: Path, policies: Sequence[Path]) -> list[Result
 
 @check.command("k8s")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Gatekeeper ConstraintTemplates and Constraints (files or directories) to review "
+    "Kubernetes objects with, beside the built-in checks (repeatable).",
+)
 @_gate_options
 @click.pass_obj
 def check_k8s(
     ui: UI,
     paths: Sequence[Path],
+    policies: Sequence[Path],
     gate: GateOptions,
 ) -> None:
     """Check Kubernetes manifests (YAML or JSON files, or directories of them)."""
     files = _files(paths, (".yaml", ".yml", ".json"))
-    results = _manifest_results(ui, files, strict=True)
+    results = _manifest_results(ui, files, strict=True, policies=policies)
     _finish(ui, ", ".join(str(p) for p in paths), results, (), gate)
 
 
