@@ -580,6 +580,19 @@ def test_fuzz_bdb_meta_then_noise() -> None:
         only_catalog_errors("var/lib/rpm/Packages", meta + noise * 8)
 
 
+def test_a_hash_page_with_no_entries_is_read_or_refused_cleanly() -> None:
+    # Found by the fuzz test below: an empty page's index crashed the offsets check.
+    for name in ("bdb-le-4096", "bdb-be-512", "bdb-le-8192"):
+        data = database_bytes(name)
+        pagesize = int.from_bytes(data[20:24], "little" if name.startswith("bdb-le") else "big")
+        pages = len(data) // pagesize
+        for page in range(1, pages):
+            only_catalog_errors(
+                "var/lib/rpm/Packages",
+                mutate(data, [(page * pagesize + 20, 0), (page * pagesize + 21, 0)], None),
+            )
+
+
 # Mutations aimed at the bytes that carry structure: page headers and item offsets of
 # Berkeley DB pages, the slot table and blob heads of ndb.
 @_FUZZ

@@ -166,7 +166,7 @@ class _HashFile:
         ]
         # Items are packed from the end of the page down: each one ends where the one
         # before it in the index starts.
-        ends = [self.pagesize, *offsets[:-1]]
+        ends = [self.pagesize, *offsets[:-1]][: len(offsets)]  # none on an empty page
         for offset, end in zip(offsets, ends, strict=True):
             if not index_end <= offset < end <= self.pagesize:
                 raise self._error(f"page {number} has an item outside the page")
