@@ -68,6 +68,16 @@ def test_serve_refuses_a_bad_policy_file(
     assert "pss is 'strict'" in capsys.readouterr().err
 
 
+def test_serve_inventory_needs_a_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
+    code = main(
+        ["admission", "serve", "--inventory", str(inventory), "--generate-cert", str(tmp_path)]
+    )
+    assert code == 2
+    assert "--inventory is data for Gatekeeper policies" in capsys.readouterr().err
+
+
 def test_serve_needs_tls(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["admission", "serve"]) == 2
     assert "TLS certificate" in capsys.readouterr().err

@@ -144,6 +144,14 @@ def _listen(value: str) -> tuple[str, int]:
     help="Gatekeeper ConstraintTemplates and Constraints, files or folders (repeatable).",
 )
 @click.option(
+    "--inventory",
+    "inventory_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Kubernetes objects (YAML/JSON files or folders, repeatable) that Gatekeeper "
+    "templates see as data.inventory, as Gatekeeper's synced cache. Needs --policy.",
+)
+@click.option(
     "--scan-results",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     help="Folder of `stockade scan -f json` results (overrides the policy's scanResults).",
@@ -173,6 +181,7 @@ def serve(
     extra_names: Sequence[str],
     config_path: Path | None,
     policy_paths: Sequence[Path],
+    inventory_paths: Sequence[Path],
     scan_results: Path | None,
     audit: bool,
     workers: int,
@@ -201,6 +210,10 @@ def serve(
     )
 
     host, port = _listen(listen)
+    if inventory_paths and not policy_paths:
+        raise UsageError(
+            "--inventory is data for Gatekeeper policies", hint="pass --policy as well"
+        )
     policy = load_policy(config_path) if config_path is not None else DEFAULT_POLICY
     if audit:
         policy = dataclasses.replace(policy, audit=True)
@@ -215,7 +228,7 @@ def serve(
     if policy_paths:
         from stockade.admission.webhook.workers import WorkerPool, gatekeeper_factory
 
-        pool = WorkerPool(gatekeeper_factory(policy_paths), workers)
+        pool = WorkerPool(gatekeeper_factory(policy_paths, inventory_paths), workers)
         ui.info(f"starting {workers} policy worker(s)")
         pool.start()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 SECURE_CONTEXT: dict[str, Any] = {
@@ -122,6 +123,35 @@ def review(
         "dryRun": dry_run,
         "options": {"apiVersion": "meta.k8s.io/v1", "kind": f"{operation.title()}Options"},
     }
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+
+def review_for_object(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The AdmissionReview an API server sends when ``obj`` (read from a file) is created.
+
+    Kind, name and namespace come from the object as Gatekeeper's gator takes them
+    (:func:`request_for_object`: no namespace unless the object names one); uid,
+    resource, user and options are what the API server adds.
+    """
+    from stockade.admission.gatekeeper.engine import request_for_object
+
+    request = request_for_object(obj)
+    kind = request["kind"]
+    resource = {
+        "group": kind["group"],
+        "version": kind["version"],
+        "resource": kind["kind"].lower() + "s",
+    }
+    request.update(
+        uid=str(uuid.uuid4()),
+        resource=resource,
+        requestKind=dict(kind),
+        requestResource=dict(resource),
+        userInfo={"username": "alice@example.com", "groups": ["system:authenticated"]},
+        oldObject=None,
+        dryRun=False,
+        options={"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+    )
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
 
 

@@ -132,3 +132,12 @@ def test_an_unreadable_or_broken_file_is_a_config_error(tmp_path: Path) -> None:
     broken.write_text("default: [unclosed\n")
     with pytest.raises(WebhookConfigError, match=r"broken\.yaml"):
         load_policy(broken)
+
+
+def test_empty_deny_and_warn_select_no_built_in_check() -> None:
+    policy = parse_policy({"default": {"deny": {}, "warn": {}}})
+    assert policy.default.deny.empty
+    assert policy.default.warn.empty
+    assert {policy.default.action_for(c.meta) for c in KUBERNETES_CHECKS_BY_ID.values()} == {
+        Action.IGNORE
+    }

@@ -9,12 +9,14 @@ import pytest
 from tests.admission.webhook.support import body, compliant_deployment, pod, review, scan_result
 
 from stockade.admission.webhook.config import (
+    DEFAULT_POLICY,
     Action,
     CheckRule,
     ImagePolicy,
     NamespacePolicy,
     VulnerabilityPolicy,
     WebhookPolicy,
+    parse_policy,
 )
 from stockade.admission.webhook.decision import (
     MAX_MESSAGE_LENGTH,
@@ -230,3 +232,24 @@ def test_a_warn_only_rule_allows_with_warnings() -> None:
     assert decision.outcome is Outcome.WARNED
     assert decision.warnings
     assert decision.warnings[0].startswith("[STK-K8S-026]")
+
+
+def test_gatekeeper_only_runs_no_built_in_check_and_counts_violations() -> None:
+    request = request_for(pod(privileged=True))
+    gatekeeper_only = parse_policy({"default": {"deny": {}, "warn": {}}}).default
+    assert builtin_issues(request, gatekeeper_only) == []
+    found = gatekeeper_issues(
+        [
+            PolicyViolation("K8sPSPPrivilegedContainer", "no-privileged", "one", "deny"),
+            PolicyViolation("K8sPSPPrivilegedContainer", "no-privileged", "two", "deny"),
+            PolicyViolation("K8sRequiredLabels", "team", "no team", "warn"),
+        ]
+    )
+    decision = decide(request, gatekeeper_only, found)
+    assert decision.audit_annotations["violations"] == (
+        "K8sPSPPrivilegedContainer/no-privileged=2,K8sRequiredLabels/team=1"
+    )
+    # The built-in checks, when selected, are counted the same way.
+    checked = builtin_issues(request, DEFAULT_POLICY.default)
+    counts = decide(request, DEFAULT_POLICY.default, checked).audit_annotations["violations"]
+    assert "STK-K8S-001=1" in counts.split(",")

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.admission.webhook.support import pod, review
+from tests.admission.webhook.support import pod, review, review_for_object
 
+from stockade.admission.gatekeeper.loader import load_file
 from stockade.admission.webhook.errors import EvaluationFailed, EvaluationTimeout
 from stockade.admission.webhook.testing import ANNOTATION_PREFIX, scripted_factory
 from stockade.admission.webhook.workers import PolicyViolation, WorkerPool, gatekeeper_factory
@@ -100,3 +101,29 @@ def test_a_policy_that_cannot_load_stops_the_start(tmp_path: Path) -> None:
     with pytest.raises(EvaluationFailed, match="cannot load the policy"):
         pool.start()
     assert pool.alive == 0
+
+
+def test_the_inventory_is_the_engines_data_inventory() -> None:
+    library = Path(__file__).resolve().parents[2] / "data/admission/gatekeeper-library/library"
+    folder = library / "general/uniqueserviceselector"
+    samples = folder / "samples/unique-service-selector"
+    policy = [folder / "template.yaml", samples / "constraint.yaml"]
+    (service,) = load_file(samples / "example_disallowed.yaml")
+    job = review_for_object(service)["request"]
+    deadline = time.monotonic() + 60
+    with WorkerPool(gatekeeper_factory(policy), size=1) as without:
+        assert without.call(job, deadline) == []
+    # The inventory holds a Service with the same selector: now it is a duplicate.
+    inventory = [samples / "example_inventory_disallowed.yaml"]
+    with WorkerPool(gatekeeper_factory(policy, inventory), size=1) as with_inventory:
+        (violation,) = with_inventory.call(job, deadline)
+    assert violation.constraint_kind == "K8sUniqueServiceSelector"
+    assert "same selector as service" in violation.message
+
+
+def test_an_unreadable_inventory_stops_the_start(tmp_path: Path) -> None:
+    broken = tmp_path / "inventory.yaml"
+    broken.write_text("- just\n- a list\n")
+    pool = WorkerPool(gatekeeper_factory([], [broken]), size=1)
+    with pytest.raises(EvaluationFailed, match=r"cannot load the policy: .*inventory.yaml"):
+        pool.start()

@@ -11,7 +11,8 @@ namespace's :class:`~.config.NamespacePolicy`:
 
 and :func:`decide` combines them: any ``deny`` issue denies (unless the namespace is in
 audit mode, which allows and says what it would have denied), ``warn`` issues become
-warnings shown by ``kubectl``, everything is summarised in audit annotations.
+warnings shown by ``kubectl``, everything is summarised in audit annotations (``violations``
+counts the issues of each check or constraint, ``ID=N,…``, for tools that judge answers).
 :func:`failure_decision` is the answer when evaluation could not finish, by the
 fail-open/fail-closed setting. :func:`early_decision` answers the requests no policy
 applies to (DELETE, CONNECT, exempt namespaces).
@@ -20,6 +21,7 @@ applies to (DELETE, CONNECT, exempt namespaces).
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -187,7 +189,9 @@ def builtin_issues(
     if resource is None:
         return []
     issues: list[Issue] = []
-    for result in check_manifests([resource], checks):
+    # `deny: {}` and `warn: {}` select no check: then none need run (Gatekeeper only).
+    selected = not (policy.deny.empty and policy.warn.empty)
+    for result in check_manifests([resource], checks) if selected else ():
         if result.status is not Status.FAILED:
             continue
         action = policy.action_for(result.check)
@@ -309,6 +313,8 @@ def decide(request: AdmissionRequest, policy: NamespacePolicy, issues: Sequence[
     warning = [i for i in issues if i.action is Action.WARN]
     dryrun = [i for i in issues if i.action is Action.IGNORE]
     annotations: dict[str, str] = {}
+    if issues:
+        annotations["violations"] = _counts(issues)
     if denying:
         annotations["denied-by" if not policy.audit else "would-deny"] = _ids(denying)
     if warning:
@@ -374,6 +380,13 @@ def failure_decision(reason: str, *, fail_open: bool, audit: bool = False) -> De
         audit_annotations=annotations,
         reason=reason,
     )
+
+
+def _counts(issues: Sequence[Issue]) -> str:
+    """``ID=N,…``: how many issues each check or constraint raised, whatever its action
+    (a constraint can report several violations, each its own issue)."""
+    counted = Counter(i.id for i in issues)
+    return ",".join(f"{issue_id}={count}" for issue_id, count in counted.items())
 
 
 def _ids(issues: Sequence[Issue]) -> str:

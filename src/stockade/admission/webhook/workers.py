@@ -6,9 +6,10 @@ evaluation runs in a child process, and a child that misses its deadline is kill
 (SIGKILL) and replaced, while the request is answered at once by the failure policy.
 
 :class:`WorkerPool` keeps ``size`` children, each built once by a picklable factory
-(``functools.partial(gatekeeper_evaluator, paths)``: the child loads the templates and
-constraints itself, so they never cross the pipe). Children are started with ``spawn``:
-the server has threads, and ``fork`` would copy their locks mid-use.
+(``functools.partial(gatekeeper_evaluator, paths, inventory)``: the child loads the
+templates, constraints and inventory itself, so they never cross the pipe). Children
+are started with ``spawn``: the server has threads, and ``fork`` would copy their locks
+mid-use.
 
 Calls block a thread of the pool's own executor, never the event loop:
 :meth:`WorkerPool.evaluate` is a coroutine that waits for an idle child, sends the job,
@@ -62,11 +63,21 @@ class PolicyViolation:
     enforcement_action: str
 
 
-def gatekeeper_evaluator(paths: tuple[str, ...]) -> Evaluator:
-    """Build a Gatekeeper engine from ``paths`` (run in the child) and return its review."""
+def gatekeeper_evaluator(paths: tuple[str, ...], inventory: tuple[str, ...] = ()) -> Evaluator:
+    """Build a Gatekeeper engine from ``paths`` (run in the child) and return its review.
+
+    ``inventory`` names files or folders of Kubernetes objects (YAML or JSON, several
+    documents a file), loaded as the engine's ``data.inventory``: what Gatekeeper's
+    sync would have cached from the cluster.
+    """
     from stockade.admission.gatekeeper import GatekeeperEngine
+    from stockade.admission.gatekeeper.loader import load_file, policy_files
 
     engine = GatekeeperEngine.from_paths(Path(p) for p in paths)
+    if inventory:
+        engine.set_inventory(
+            obj for file in policy_files(Path(p) for p in inventory) for obj in load_file(file)
+        )
 
     def review(request: Any) -> list[PolicyViolation]:
         return [
@@ -82,9 +93,14 @@ def gatekeeper_evaluator(paths: tuple[str, ...]) -> Evaluator:
     return review
 
 
-def gatekeeper_factory(paths: Iterable[Path]) -> EvaluatorFactory:
-    """The factory for :class:`WorkerPool` that builds a Gatekeeper engine from ``paths``."""
-    return functools.partial(gatekeeper_evaluator, tuple(str(p) for p in paths))
+def gatekeeper_factory(paths: Iterable[Path], inventory: Iterable[Path] = ()) -> EvaluatorFactory:
+    """The factory for :class:`WorkerPool` that builds a Gatekeeper engine from ``paths``,
+    with the objects under ``inventory`` as ``data.inventory``."""
+    return functools.partial(
+        gatekeeper_evaluator,
+        tuple(str(p) for p in paths),
+        tuple(str(p) for p in inventory),
+    )
 
 
 def _child(conn: multiprocessing.connection.Connection, factory: EvaluatorFactory) -> None:
