@@ -351,3 +351,17 @@ def test_gatekeeper_constraints_join_the_checks_and_the_gate(
         r for r in document["results"] if r["check"]["id"].startswith("K8sAllowedRepos/")
     ]
     assert suppressed["status"] == "skipped"
+
+
+def test_the_thorough_profile_finds_what_the_default_rules_do_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "app.ini").write_text("[db]\npassword = hunter2-" + "42x\n")
+    assert main(["check", "secrets", str(tmp_path), "-f", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["secrets"] == []
+    assert main(["check", "secrets", str(tmp_path), "--profile", "thorough", "-f", "json"]) == 0
+    (found,) = json.loads(capsys.readouterr().out)["secrets"]
+    assert found["line"] == 2
+    assert "hunter2" not in found["redacted"]
+    assert main(["check", "secrets", str(tmp_path), "--profile", "thorough", "--config",
+                 str(tmp_path / "app.ini")]) == 2  # fmt: skip

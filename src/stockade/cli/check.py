@@ -271,12 +271,12 @@ def _image_results(
 
 
 def _secret_findings(
-    ui: UI, target: str, artifact: ArtifactOptions, rules: Path | None
+    ui: UI, target: str, artifact: ArtifactOptions, rules: Path | None, *, profile: str = "default"
 ) -> list[SecretFinding]:
     from stockade.artifact import open_artifact
-    from stockade.compliance.secrets import load_rules, scan_secrets
+    from stockade.compliance.secrets import builtin_rules, load_rules, scan_secrets
 
-    rule_set = load_rules(rules)
+    rule_set = load_rules(rules) if rules is not None else builtin_rules(profile)
     with open_artifact(target, artifact.artifact_type, **source_options(ui, artifact)) as source:
         return list(scan_secrets(source, rule_set))
 
@@ -425,6 +425,14 @@ def check_image_command(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A gitleaks-format TOML rule file (default: gitleaks' rules, shipped with Stockade).",
 )
+@click.option(
+    "--profile",
+    type=click.Choice(("default", "thorough")),
+    default="default",
+    show_default=True,
+    help="Built-in rules: gitleaks' (default), or those plus keyword and high-entropy "
+    "rules for detect-secrets-like recall (thorough; noisier).",
+)
 @_gate_options
 @artifact_options
 @click.pass_obj
@@ -432,11 +440,15 @@ def check_secrets(
     ui: UI,
     target: str,
     rules: Path | None,
+    profile: str,
     gate: GateOptions,
     artifact: ArtifactOptions,
 ) -> None:
     """Find secrets in TARGET: an image, a directory, a zip, a registry image."""
-    _finish(ui, target, (), _secret_findings(ui, target, artifact, rules), gate)
+    if rules is not None and profile != "default":
+        raise UsageError("give --config or --profile, not both")
+    found = _secret_findings(ui, target, artifact, rules, profile=profile)
+    _finish(ui, target, (), found, gate)
 
 
 @check.command("host")

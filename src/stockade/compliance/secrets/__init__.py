@@ -9,11 +9,16 @@ Quick use::
         print(f.file, f.line, f.rule_id, f.redacted)       # never the whole secret
 
 ``load_rules(path)`` reads a gitleaks TOML file (``.gitleaks.toml``); ``load_rules()``
-gives gitleaks' default rules, shipped in the package. ``scan_target`` is what the CLI
-calls; ``Detector`` is the pure core for text already in memory. See docs/secrets.md.
+gives gitleaks' default rules, shipped in the package; ``builtin_rules("thorough")`` the
+opt-in profile that adds detect-secrets-like rules (see ``BUILTIN_PROFILES``).
+``scan_target`` is what the CLI calls; ``Detector`` is the pure core for text already in
+memory. See docs/secrets.md.
 """
 
 from stockade.compliance.secrets.config import (
+    BUILTIN_PROFILES,
+    builtin_rules,
+    builtin_rules_path,
     default_rules,
     default_rules_path,
     load_rules,
@@ -41,6 +46,7 @@ from stockade.compliance.secrets.scan import (
 )
 
 __all__ = [
+    "BUILTIN_PROFILES",
     "ENGINE_NAMES",
     "Allowlist",
     "Condition",
@@ -55,6 +61,8 @@ __all__ = [
     "ScanOptions",
     "SecretScanResult",
     "SecretsError",
+    "builtin_rules",
+    "builtin_rules_path",
     "default_rules",
     "default_rules_path",
     "load_rules",

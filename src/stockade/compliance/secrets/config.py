@@ -35,6 +35,11 @@ from stockade.compliance.secrets.model import (
 )
 
 DEFAULT_SOURCE: Final = "default"
+BUILTIN_PROFILES: Final = ("default", "thorough")
+"""The rule sets shipped in the package, by name: ``default`` is gitleaks' default config;
+``thorough`` extends it with detect-secrets-like rules (keyword assignments, high-entropy
+strings, AWS key ids without an entropy floor). See docs/secrets.md."""
+_PROFILE_FILES: Final = {"default": "gitleaks.toml", "thorough": "thorough.toml"}
 MAX_EXTEND_DEPTH: Final = 2
 """As gitleaks: a config may extend one that extends one more; deeper ``[extend]`` is
 ignored (with a warning)."""
@@ -68,7 +73,18 @@ _REQUIRED_KEYS: Final = frozenset({"id", "withinlines", "withincolumns"})
 
 def default_rules_path() -> Path:
     """The gitleaks default configuration shipped inside the package (MIT, see beside it)."""
-    return Path(str(resources.files("stockade.compliance.secrets") / "data" / "gitleaks.toml"))
+    return builtin_rules_path(DEFAULT_SOURCE)
+
+
+def builtin_rules_path(name: str) -> Path:
+    """The file of the built-in profile ``name`` (one of :data:`BUILTIN_PROFILES`)."""
+    file = _PROFILE_FILES.get(name)
+    if file is None:
+        raise RuleError(
+            f"unknown built-in rule profile {name!r}",
+            f"choose one of {', '.join(BUILTIN_PROFILES)}, or give a rules file",
+        )
+    return Path(str(resources.files("stockade.compliance.secrets") / "data" / file))
 
 
 @functools.cache
@@ -77,8 +93,24 @@ def default_rules() -> RuleSet:
     return _load(_read_default(), source=DEFAULT_SOURCE, base_dir=None)
 
 
+@functools.cache
+def builtin_rules(name: str = DEFAULT_SOURCE) -> RuleSet:
+    """The built-in profile ``name`` (loaded once): ``default`` or ``thorough``.
+
+    Raises :class:`RuleError` for a name not in :data:`BUILTIN_PROFILES`.
+    """
+    if name == DEFAULT_SOURCE:
+        return default_rules()
+    text = builtin_rules_path(name).read_text(encoding="utf-8")
+    return _load(text, source=name, base_dir=None)
+
+
 def load_rules(path: str | os.PathLike[str] | None = None) -> RuleSet:
-    """The rules in the gitleaks TOML file at ``path``, or the default rules when None."""
+    """The rules in the gitleaks TOML file at ``path``, or the default rules when None.
+
+    ``path`` is always a file; a built-in profile is :func:`builtin_rules` (a file
+    named ``thorough`` in the working directory stays a file).
+    """
     if path is None:
         return default_rules()
     file = Path(path)
