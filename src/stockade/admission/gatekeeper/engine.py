@@ -43,9 +43,11 @@ from stockade.admission.gatekeeper.model import (
     parse_template,
 )
 from stockade.admission.gatekeeper.rego import (
+    FusedProgram,
     RegoCompileFailure,
     RegoProgram,
     RegoRuntimeFailure,
+    constraint_modules,
 )
 
 __all__ = ["GatekeeperEngine", "GatekeeperViolation", "build_inventory", "request_for_object"]
@@ -115,12 +117,20 @@ def _uses_inventory(template: ConstraintTemplate) -> bool:
 class GatekeeperEngine:
     """Templates, constraints and inventory; reviews admission requests against them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, share_input: bool = True) -> None:
+        """``share_input=False`` evaluates every constraint with its template's own
+        program (the slower reference path; results are the same)."""
+        self._share_input = share_input
         self._templates: dict[str, ConstraintTemplate] = {}
         self._programs: dict[str, RegoProgram] = {}
         self._constraints: list[Constraint] = []
         self._parameters_json: dict[str, str] = {}
         self._inventory: dict[str, Any] = {}
+        # Constraints whose templates can share one input (see FusedProgram), built on
+        # the first review after a change; None until then or when it cannot be built.
+        self._fused: FusedProgram | None = None
+        self._fused_entry: dict[str, str] = {}
+        self._fused_stale = True
 
     @classmethod
     def from_paths(cls, paths: Iterable[Path]) -> GatekeeperEngine:
@@ -156,6 +166,7 @@ class GatekeeperEngine:
         parsed = parse_template(template, source=source)
         self._programs[parsed.kind] = self._compile(parsed)
         self._templates[parsed.kind] = parsed
+        self._fused_stale = True
 
     def add_constraint(
         self, constraint: Mapping[str, Any], *, source: str = "<constraint>"
@@ -171,6 +182,7 @@ class GatekeeperEngine:
         self._constraints = [c for c in self._constraints if c.ref != parsed.ref]
         self._constraints.append(parsed)
         self._parameters_json[parsed.ref] = json.dumps(parsed.parameters)
+        self._fused_stale = True
 
     def set_inventory(self, objects: Iterable[Mapping[str, Any]]) -> None:
         """Replace ``data.inventory`` (the cluster objects templates may look up).
@@ -191,6 +203,45 @@ class GatekeeperEngine:
             self._inventory = previous
             raise
         self._programs = programs
+        self._fused_stale = True
+
+    def _fuse(self) -> None:
+        """Build the shared-input program for every constraint whose template allows it.
+
+        A template that uses ``input`` other than through ``input.review`` and
+        ``input.parameters``, or names its own package absolutely, keeps its own program;
+        so do all when the fused program does not compile (two templates' libraries in
+        one package, say). Results are the same either way; only the cost differs.
+        """
+        self._fused, self._fused_entry, self._fused_stale = None, {}, False
+        if not self._share_input:
+            return
+        units: list[tuple[str, list[tuple[str, str]]]] = []
+        params: dict[str, Any] = {}
+        entry_of: dict[str, str] = {}
+        for number, constraint in enumerate(self._constraints):
+            template = self._templates[constraint.kind]
+            entry = f"c{number}"
+            sources = [(f"{template.kind}.rego", template.rego)]
+            sources += [
+                (f"{template.kind}.lib{i}.rego", lib) for i, lib in enumerate(template.libs)
+            ]
+            modules = constraint_modules(sources, entry)
+            if modules is None:
+                continue
+            units.append((entry, modules))
+            params[entry] = constraint.parameters
+            entry_of[constraint.ref] = entry
+        if not units:
+            return
+        data: dict[str, Any] = {"stockade": {"params": params}}
+        if self._inventory:
+            data["inventory"] = self._inventory
+        try:
+            self._fused = FusedProgram(units, data)
+        except RegoCompileFailure:
+            return  # every constraint keeps its own program
+        self._fused_entry = entry_of
 
     def _compile(self, template: ConstraintTemplate) -> RegoProgram:
         modules = [(f"{template.kind}.rego", template.rego)]
@@ -256,9 +307,27 @@ class GatekeeperEngine:
             review_json = json.dumps(review)
         except (TypeError, ValueError) as exc:
             raise InvalidReviewError(f"the request is not JSON data: {exc}") from exc
+        if self._fused_stale:
+            self._fuse()
+        fused: dict[str, list[GatekeeperViolation]] = {}
+        shared = [c for c in selected if c.ref in self._fused_entry]
+        if shared and self._fused is not None:
+            by_entry = {self._fused_entry[c.ref]: c for c in shared}
+            try:
+                for entry, results in self._fused.evaluate(
+                    f'{{"review":{review_json}}}', list(by_entry)
+                ):
+                    constraint = by_entry[entry]
+                    fused[constraint.ref] = self._violations(constraint, results)
+            except RegoRuntimeFailure as exc:
+                failed = by_entry.get(str(getattr(exc, "entry", "")), shared[0])
+                raise PolicyEvaluationError(str(exc), constraint=failed.ref) from exc
         violations: list[GatekeeperViolation] = []
         for constraint in selected:
-            violations.extend(self._evaluate(constraint, review_json))
+            if constraint.ref in fused:
+                violations.extend(fused[constraint.ref])
+            else:
+                violations.extend(self._evaluate(constraint, review_json))
         return violations
 
     def _evaluate(self, constraint: Constraint, review_json: str) -> list[GatekeeperViolation]:
@@ -270,6 +339,11 @@ class GatekeeperEngine:
             results = program.evaluate(input_json)
         except RegoRuntimeFailure as exc:
             raise PolicyEvaluationError(str(exc), constraint=constraint.ref) from exc
+        return self._violations(constraint, results)
+
+    def _violations(
+        self, constraint: Constraint, results: Sequence[Any]
+    ) -> list[GatekeeperViolation]:
         violations = []
         for result in results:
             message = result.get("msg") if isinstance(result, Mapping) else None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 # Load order matters: librego_shared.so links its own libstdc++ statically and exports
@@ -35,6 +35,7 @@ from regopy.rego_shared import (  # type: ignore[import-untyped]
     NodeKind,
     rego_bundle_node,
     rego_bundle_query,
+    rego_bundle_query_entrypoint,
     rego_free_output,
     rego_node_get,
     rego_node_size,
@@ -46,9 +47,12 @@ from regopy.rego_shared import (  # type: ignore[import-untyped]
 )
 
 __all__ = [
+    "FusedProgram",
     "RegoCompileFailure",
     "RegoProgram",
     "RegoRuntimeFailure",
+    "bind_parameters",
+    "constraint_modules",
     "end_statements_before_parenthesised_lines",
     "hoist_call_iterations",
     "package_of",
@@ -62,6 +66,9 @@ _NOT_RULE_NAMES: Final = frozenset(
     {"package", "import", "default", "else", "not", "some", "every", "with", "as"}
 )
 _OPENERS: Final = {"(": ")", "[": "]", "{": "}"}
+_OBJECT_GET_PARAMETERS: Final = re.compile(r'(\s*,\s*\[?\s*)"parameters"')
+_OBJECT_GET_BEFORE: Final = re.compile(r"object\.get\(\s*$")
+_INPUT_MEMBER: Final = re.compile(r"\.(parameters|review)(?![A-Za-z0-9_])")
 
 
 class RegoCompileFailure(Exception):
@@ -69,7 +76,11 @@ class RegoCompileFailure(Exception):
 
 
 class RegoRuntimeFailure(Exception):
-    """Evaluation failed (a conflict between rule values, a strict builtin error)."""
+    """Evaluation failed (a conflict between rule values, a strict builtin error).
+
+    ``entry`` names the fused program's entry that failed, when one did."""
+
+    entry: str | None = None
 
 
 def package_of(source: str) -> str | None:
@@ -462,10 +473,7 @@ class RegoProgram:
         self._interpreter.log_level = LogLevel.NONE
         try:
             for name, source in modules:
-                rewritten = end_statements_before_parenthesised_lines(
-                    hoist_call_iterations(upgrade_v0_heads(source))
-                )
-                self._interpreter.add_module(name, rewritten)
+                self._interpreter.add_module(name, _rewrite(source))
             if data:
                 self._interpreter.add_data_json(json.dumps(data))
             entrypoint = package.replace(".", "/") + "/violation"
@@ -486,23 +494,191 @@ class RegoProgram:
                 output = rego_bundle_query(self._interpreter._impl, self._bundle._impl)
             except RegoError as exc:
                 raise RegoRuntimeFailure(str(exc).strip()) from exc
+            return _violation_elements(output)
+
+
+def _violation_elements(output: Any) -> list[Any]:
+    """The elements of the ``violation`` set in a rego-cpp output, which is freed."""
+    try:
+        if not rego_output_ok(output):
+            detail = _error_messages(rego_output_node(output))
+            raise RegoRuntimeFailure(" ".join(detail) or "evaluation failed")
+        text = rego_output_string(output)
+        if text == "undefined":
+            return []
+        try:
+            result = json.loads(text)
+        except ValueError:
+            result = _results_from_nodes(rego_output_node(output))
+    finally:
+        rego_free_output(output)
+    results = result if isinstance(result, list) else [result]
+    elements: list[Any] = []
+    for one in results:
+        expressions = one.get("expressions", []) if isinstance(one, dict) else []
+        for value in expressions:
+            elements.extend(_set_elements(value))
+    return elements
+
+
+def _rewrite(source: str) -> str:
+    return end_statements_before_parenthesised_lines(
+        hoist_call_iterations(upgrade_v0_heads(source))
+    )
+
+
+def _identifier_spans(source: str, name: str) -> list[tuple[int, int]]:
+    """Where the identifier ``name`` stands in Rego ``source`` as code (not in a string
+    or comment, not part of a longer name or a field of something else)."""
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(source):
+        char = source[i]
+        if char in '"`':
+            i = _skip_string(source, i)
+            continue
+        if char == "#":
+            newline = source.find("\n", i)
+            i = len(source) if newline < 0 else newline
+            continue
+        if char.isalpha() or char == "_":
+            end = i
+            while end < len(source) and (source[end].isalnum() or source[end] == "_"):
+                end += 1
+            before = source[i - 1] if i else ""
+            if source[i:end] == name and before != ".":
+                spans.append((i, end))
+            i = end
+            continue
+        i += 1
+    return spans
+
+
+def bind_parameters(source: str, path: str) -> str | None:
+    """``source`` with the parameters read from ``path`` (``data.x.key``) instead of
+    ``input.parameters``.
+
+    Rewritten: ``input.parameters…``, and ``object.get(input, "parameters", …)`` /
+    ``object.get(input, ["parameters", …], …)`` (the parent of ``path`` with its last
+    key). None when the module uses ``input`` in any other way (passing ``input`` whole,
+    ``input["parameters"]``): then it cannot share one input with other constraints and
+    is evaluated on its own.
+    """
+    parent, _, key = path.rpartition(".")
+    pieces: list[str] = []
+    last = 0
+    for start, end in _identifier_spans(source, "input"):
+        member = _INPUT_MEMBER.match(source, end)
+        if member is not None:
+            if member.group(1) == "parameters":
+                pieces += [source[last:start], path]
+                last = member.end()
+            continue
+        lookup = _OBJECT_GET_PARAMETERS.match(source, end)
+        if lookup is None or not _OBJECT_GET_BEFORE.search(source[:start]):
+            return None
+        pieces += [source[last:start], parent, lookup.group(1), f'"{key}"']
+        last = lookup.end()
+    pieces.append(source[last:])
+    return "".join(pieces)
+
+
+def constraint_modules(
+    modules: Sequence[tuple[str, str]], entry: str
+) -> list[tuple[str, str]] | None:
+    """A template's modules (main first, then libraries) as one constraint's private copy.
+
+    Every module moves under the package ``stockade.<entry>`` (``package lib.x`` becomes
+    ``package stockade.<entry>.lib.x``), every reference to one of the template's own
+    packages (``data.lib.x…``, also in imports) follows it, and ``input.parameters``
+    becomes ``data.stockade.params.<entry>``. None when a module uses ``input`` any other
+    way (see :func:`bind_parameters`) or declares no package.
+    """
+    packages = [package_of(source) for _, source in modules]
+    if any(p is None for p in packages):
+        return None
+    own = sorted({p for p in packages if p}, key=len, reverse=True)
+    reference = re.compile(
+        r"\bdata\.(" + "|".join(re.escape(p) for p in own) + r")(?![A-Za-z0-9_])"
+    )
+    copies: list[tuple[str, str]] = []
+    for (name, source), package in zip(modules, packages, strict=True):
+        bound = bind_parameters(source, f"data.stockade.params.{entry}")
+        if bound is None or package is None:
+            return None
+        moved = reference.sub(lambda m: f"data.stockade.{entry}.{m.group(1)}", bound)
+        declared = _PACKAGE.search(moved)
+        if declared is None:
+            return None
+        start, end = declared.span(1)
+        moved = f"{moved[:start]}stockade.{entry}.{package}{moved[end:]}"
+        copies.append((f"{entry}.{name}", moved))
+    return copies
+
+
+class FusedProgram:
+    """Several constraints' templates in one rego-cpp interpreter, sharing one input.
+
+    rego-cpp parses the input anew for every ``set_input_term``, and with one program
+    per template a review paid that once per constraint (most of its cost). Here each
+    constraint gets its own copy of its template's module, moved to the package
+    ``stockade.c<N>.<package>`` (libraries too) and reading its parameters from
+    ``data.stockade.params.c<N>`` instead of ``input.parameters``
+    (:func:`constraint_modules`). One bundle holds every copy's ``violation`` as an entry point,
+    the review is set as input once, and each selected constraint is one entry-point
+    query. Thread safety as :class:`RegoProgram`.
+    """
+
+    def __init__(
+        self,
+        units: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+        data: Mapping[str, Any],
+    ) -> None:
+        """``units``: (entry id, the constraint's modules from :func:`constraint_modules`,
+        main module first) per constraint."""
+        self._lock = threading.Lock()
+        self._interpreter = Interpreter()
+        self._interpreter.log_level = LogLevel.NONE
+        self._entries: dict[str, str] = {}
+        try:
+            for entry, modules in units:
+                package = package_of(modules[0][1])
+                if package is None:
+                    raise RegoCompileFailure(f"{entry}: the module declares no package")
+                for name, source in modules:
+                    self._interpreter.add_module(name, _rewrite(source))
+                self._entries[entry] = package.replace(".", "/") + "/violation"
+            self._interpreter.add_data_json(json.dumps(data))
+            self._bundle = self._interpreter.build(None, list(self._entries.values()))
+        except RegoError as exc:
+            raise RegoCompileFailure(str(exc).strip()) from exc
+        if not self._bundle.ok():
+            detail = _error_messages(rego_bundle_node(self._bundle._impl))
+            raise RegoCompileFailure("\n".join(detail) or "rego-cpp could not compile")
+
+    @property
+    def entries(self) -> Sequence[str]:
+        return tuple(self._entries)
+
+    def evaluate(self, input_json: str, entries: Sequence[str]) -> Iterator[tuple[str, list[Any]]]:
+        """Each entry's ``violation`` elements for this input, in order; a failing entry
+        raises :class:`RegoRuntimeFailure` when its turn comes (the caller names it)."""
+        with self._lock:
             try:
-                if not rego_output_ok(output):
-                    detail = _error_messages(rego_output_node(output))
-                    raise RegoRuntimeFailure(" ".join(detail) or "evaluation failed")
-                text = rego_output_string(output)
-                if text == "undefined":
-                    return []
+                self._interpreter.set_input_term(input_json)
+            except RegoError as exc:
+                raise RegoRuntimeFailure(str(exc).strip()) from exc
+            for entry in entries:
                 try:
-                    result = json.loads(text)
-                except ValueError:
-                    result = _results_from_nodes(rego_output_node(output))
-            finally:
-                rego_free_output(output)
-        results = result if isinstance(result, list) else [result]
-        elements: list[Any] = []
-        for one in results:
-            expressions = one.get("expressions", []) if isinstance(one, dict) else []
-            for value in expressions:
-                elements.extend(_set_elements(value))
-        return elements
+                    output = rego_bundle_query_entrypoint(
+                        self._interpreter._impl, self._bundle._impl, self._entries[entry]
+                    )
+                    elements = _violation_elements(output)
+                except RegoError as exc:
+                    failure = RegoRuntimeFailure(str(exc).strip())
+                    failure.entry = entry
+                    raise failure from exc
+                except RegoRuntimeFailure as failure:
+                    failure.entry = entry
+                    raise
+                yield entry, elements
