@@ -1,0 +1,135 @@
+"""Publishing results: scans and checks from CI, events from Defenders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from stockade.console.api.access import requires
+from stockade.console.api.deps import Caller, Context
+from stockade.console.api.schemas import EventsAccepted, PublishedOut
+from stockade.console.context import ConsoleContext
+from stockade.console.documents import CheckDocument, EventBatch, ScanDocument
+from stockade.console.errors import InvalidDocument
+from stockade.console.events import ResultPublished
+from stockade.console.roles import Permission
+from stockade.console.store import retention, settings
+from stockade.console.store.ingest import store_check, store_scan
+from stockade.console.store.models import RuntimeEvent, Scan
+
+router = APIRouter(prefix="/api/v1", tags=["publish"])
+_log = logging.getLogger("stockade.console")
+
+HostParam = Annotated[
+    str | None,
+    Query(min_length=1, max_length=256, description="record the result for this host"),
+]
+
+
+def _after_publish(context: ConsoleContext, scan: Scan, publisher: str) -> dict[str, Any]:
+    context.counters.count_published()
+    event = ResultPublished(
+        scan_id=scan.id,
+        kind=scan.kind,
+        artifact_key=scan.artifact_key,
+        artifact_name=scan.artifact_name,
+        published_at=scan.scanned_at,
+        publisher=publisher,
+        summary=dict(scan.summary),
+    )
+    for listener in context.listeners:
+        try:
+            listener(event)
+        except Exception:  # a listener's bug must not fail a stored publish
+            _log.exception("publish listener failed")
+    _log.info("stored %s scan %d of %s", scan.kind, scan.id, scan.artifact_key)
+    return {
+        "scanId": scan.id,
+        "kind": scan.kind,
+        "artifactKey": scan.artifact_key,
+        "findings": int(scan.summary.get("findings", scan.summary.get("failed", 0))),
+        "url": f"/api/v1/scans/{scan.id}",
+    }
+
+
+def _prune(context: ConsoleContext, session: Any, key: str, now: dt.datetime) -> None:
+    if context.config.prune_on_publish:
+        policy = settings.load_retention(session)
+        retention.prune(session, policy, now, artifact_key=key)
+
+
+@router.post("/scans", status_code=201, response_model=PublishedOut)
+@requires(Permission.PUBLISH)
+def publish_scan(
+    document: ScanDocument, caller: Caller, context: Context, host: HostParam = None
+) -> dict[str, Any]:
+    """Store a ``stockade scan -f json`` result, in one transaction.
+
+    An image (an artifact with a digest) gets this scan as its latest; with ``host`` the
+    result is recorded for that host instead.
+    """
+    now = context.clock()
+    with context.store.write() as session:
+        scan = store_scan(session, document, publisher=caller.label, now=now, host=host)
+        _prune(context, session, scan.artifact_key, now)
+    return _after_publish(context, scan, caller.label)
+
+
+@router.post("/checks", status_code=201, response_model=PublishedOut)
+@requires(Permission.PUBLISH)
+def publish_check(
+    document: CheckDocument,
+    caller: Caller,
+    context: Context,
+    host: HostParam = None,
+    image: Annotated[
+        str | None,
+        Query(min_length=1, max_length=256, description="the digest of the image checked"),
+    ] = None,
+) -> dict[str, Any]:
+    """Store a ``stockade check -f json`` result, in one transaction."""
+    if host is not None and image is not None:
+        raise InvalidDocument("a check result is for a host or for an image, not both")
+    now = context.clock()
+    with context.store.write() as session:
+        scan = store_check(
+            session, document, publisher=caller.label, now=now, host=host, image_digest=image
+        )
+        _prune(context, session, scan.artifact_key, now)
+    return _after_publish(context, scan, caller.label)
+
+
+def _event_time(text: str | None, now: dt.datetime) -> dt.datetime:
+    if text is None:
+        return now
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidDocument(f"occurredAt is not an RFC 3339 time: {text[:64]!r}") from exc
+    if when.tzinfo is None:
+        raise InvalidDocument("occurredAt needs a time zone offset (Z or ±hh:mm)")
+    return when
+
+
+@router.post("/events", status_code=202, response_model=EventsAccepted)
+@requires(Permission.PUSH_EVENTS)
+def push_events(batch: EventBatch, caller: Caller, context: Context) -> dict[str, int]:
+    """Store a Defender's runtime events (all of the batch or none)."""
+    now = context.clock()
+    rows = [
+        RuntimeEvent(
+            host=batch.host,
+            kind=e.kind,
+            occurred_at=_event_time(e.occurred_at, now),
+            received_at=now,
+            sender=caller.label,
+            payload=e.payload,
+        )
+        for e in batch.events
+    ]
+    with context.store.write() as session:
+        session.add_all(rows)
+    return {"accepted": len(rows)}

@@ -1,0 +1,1 @@
+"""Who is calling: users and passwords, API tokens, UI sessions, and the audit log."""

@@ -1,0 +1,307 @@
+"""The Console's tables, as typed SQLAlchemy ORM models.
+
+The schema is changed by migrations only (``migrations/versions``); these models must
+match the head revision, which a test checks with Alembic's comparison.
+
+Severities are stored as :class:`stockade.core.advisory.Severity` ranks (0 unknown …
+5 critical) so lists sort and filter on an integer; the API turns them back into words.
+Each image and host points at its latest scan and keeps that scan's severity counts, so
+the image list is one indexed query however many findings are stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "ComplianceResult",
+    "FindingRow",
+    "Host",
+    "Image",
+    "ImageTag",
+    "PackageRow",
+    "RuntimeEvent",
+    "Scan",
+    "Session",
+    "Setting",
+    "User",
+]
+
+NAMING = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+"""64-bit keys on PostgreSQL; SQLite's INTEGER PRIMARY KEY is 64-bit and the rowid."""
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timestamps in UTC, aware on the way out whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):  # SQLite's driver parses; never a string
+            raise TypeError(f"not a timestamp: {value!r}")
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ApiToken(Base):
+    """An API token: only its SHA-256 is stored; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The first characters of the token, to recognise it in a list."""
+    created_by: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class Session(Base):
+    """A web UI session: the cookie's SHA-256 and the CSRF token's SHA-256."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(160), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(256))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    remote: Mapped[str | None] = mapped_column(String(64))
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class _LatestCounts:
+    """Severity counts of the active findings of the latest scan (see module docs)."""
+
+    critical: Mapped[int] = mapped_column(Integer, default=0)
+    high: Mapped[int] = mapped_column(Integer, default=0)
+    medium: Mapped[int] = mapped_column(Integer, default=0)
+    low: Mapped[int] = mapped_column(Integer, default=0)
+    negligible: Mapped[int] = mapped_column(Integer, default=0)
+    unknown: Mapped[int] = mapped_column(Integer, default=0)
+    fixable: Mapped[int] = mapped_column(Integer, default=0)
+    risk: Mapped[int] = mapped_column(BigInteger, default=0)
+    """One number to sort by: critical outweighs any number of highs, and so on."""
+
+
+class Image(_LatestCounts, Base):
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(256), unique=True)
+    name: Mapped[str] = mapped_column(String(512), index=True)
+    os: Mapped[str | None] = mapped_column(String(128))
+    first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_scanned: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    latest_scan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scans.id", ondelete="SET NULL", use_alter=True), index=True
+    )
+
+    __table_args__ = (Index("ix_images_risk_id", "risk", "id"),)
+
+
+class ImageTag(Base):
+    __tablename__ = "image_tags"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    reference: Mapped[str] = mapped_column(String(512), index=True)
+    last_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("image_id", "reference"),)
+
+
+class Host(_LatestCounts, Base):
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    os: Mapped[str | None] = mapped_column(String(128))
+    first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_scanned: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    latest_scan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scans.id", ondelete="SET NULL", use_alter=True), index=True
+    )
+
+
+class Scan(Base):
+    """One published result: a vulnerability scan or a compliance check of one target."""
+
+    __tablename__ = "scans"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    """``vulnerabilities`` (``stockade scan``) or ``compliance`` (``stockade check``)."""
+    artifact_key: Mapped[str] = mapped_column(String(600))
+    """What retention groups history by: ``image:DIGEST``, ``host:NAME`` or ``artifact:NAME``."""
+    artifact_name: Mapped[str] = mapped_column(String(512))
+    artifact_type: Mapped[str] = mapped_column(String(32))
+    artifact_digest: Mapped[str | None] = mapped_column(String(256))
+    image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), index=True
+    )
+    host_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), index=True
+    )
+    os: Mapped[str | None] = mapped_column(String(128))
+    scanned_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    advisories_age: Mapped[str | None] = mapped_column(String(64))
+    published_by: Mapped[str] = mapped_column(String(160))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The published document less its findings, packages and results (kept in rows)."""
+
+    __table_args__ = (
+        Index("ix_scans_artifact_key_scanned_at", "artifact_key", "scanned_at"),
+        Index("ix_scans_scanned_at", "scanned_at"),
+    )
+
+
+class PackageRow(Base):
+    __tablename__ = "packages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(512), index=True)
+    version: Mapped[str] = mapped_column(String(256))
+    type: Mapped[str] = mapped_column(String(32))
+    purl: Mapped[str | None] = mapped_column(Text)
+    licenses: Mapped[list[str]] = mapped_column(JSON)
+
+
+class FindingRow(Base):
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"))
+    vuln_id: Mapped[str] = mapped_column(String(128))
+    cve: Mapped[str | None] = mapped_column(String(64))
+    aliases: Mapped[list[str]] = mapped_column(JSON)
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    cvss_score: Mapped[float | None]
+    package_name: Mapped[str] = mapped_column(String(512))
+    package_type: Mapped[str] = mapped_column(String(32))
+    purl: Mapped[str | None] = mapped_column(Text)
+    installed_version: Mapped[str] = mapped_column(String(256))
+    fixed_versions: Mapped[list[str]] = mapped_column(JSON)
+    fix_state: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str | None] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    suppressed: Mapped[bool] = mapped_column(Boolean)
+    suppression_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_findings_scan_id_severity", "scan_id", "severity"),
+        Index("ix_findings_vuln_id_scan_id", "vuln_id", "scan_id"),
+        Index("ix_findings_cve", "cve"),
+    )
+
+
+class ComplianceResult(Base):
+    __tablename__ = "compliance_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"), index=True)
+    check_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    resource: Mapped[str] = mapped_column(Text)
+    file: Mapped[str | None] = mapped_column(Text)
+    line: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str | None] = mapped_column(Text)
+    suppressed: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (Index("ix_compliance_results_check_id_status", "check_id", "status"),)
+
+
+class RuntimeEvent(Base):
+    """An event a Defender pushed; the runtime work gives these their meaning."""
+
+    __tablename__ = "runtime_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    host: Mapped[str] = mapped_column(String(256), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    sender: Mapped[str] = mapped_column(String(160))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

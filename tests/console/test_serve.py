@@ -1,0 +1,195 @@
+"""``stockade console serve`` as a real process over HTTPS with its generated certificate,
+and two Console app instances sharing one PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stockade.console.config import ConsoleConfig
+from stockade.console.roles import Role
+from stockade.console.service import build_app, open_store
+from stockade.console.testing import synthetic_scan_document
+
+from .conftest import (
+    ADMIN_PASSWORD,
+    ThreadedServer,
+    drop_pg_database,
+    issue_token,
+    make_pg_database,
+)
+
+pytestmark = pytest.mark.slow
+
+STOCKADE = Path(sys.executable).with_name("stockade")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _trust(ca: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca))
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "STOCKADE_ADMIN_PASSWORD"}
+    env.update(extra)
+    return env
+
+
+def test_serve_refuses_to_start_without_an_administrator(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            str(STOCKADE),
+            "console",
+            "serve",
+            "--data-dir",
+            str(tmp_path),
+            "--listen",
+            f"127.0.0.1:{_free_port()}",
+        ],
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "no administrator" in done.stderr
+    assert "STOCKADE_ADMIN_PASSWORD" in done.stderr
+
+
+def test_serve_answers_over_https_with_its_generated_certificate(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = _free_port()
+    password_file = tmp_path / "admin-password"
+    password_file.write_text(ADMIN_PASSWORD + "\n")
+    server = subprocess.Popen(
+        [
+            str(STOCKADE),
+            "console",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--admin-password-file",
+            str(password_file),
+        ],
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        ca = data / "tls" / "console.crt"
+        base = f"https://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if (
+                    ca.exists()
+                    and httpx.get(f"{base}/healthz", verify=_trust(ca)).status_code == 200
+                ):
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"the Console did not start:\n{server.stdout.read() if server.stdout else ''}"
+                )
+            time.sleep(0.2)
+        assert (data / "tls" / "console.key").stat().st_mode & 0o077 == 0
+        token = subprocess.run(
+            [
+                str(STOCKADE),
+                "console",
+                "token",
+                "create",
+                "--data-dir",
+                str(data),
+                "--role",
+                "auditor",
+                "--name",
+                "probe",
+            ],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        with httpx.Client(base_url=base, verify=_trust(ca)) as client:
+            assert client.get("/api/v1/images").status_code == 401
+            me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.json() == {
+                "kind": "token",
+                "name": "probe",
+                "role": "auditor",
+                "permissions": ["read", "read-audit"],
+            }
+            login = client.post(
+                "/api/v1/session", json={"username": "admin", "password": ADMIN_PASSWORD}
+            )
+            assert "secure" in login.headers["set-cookie"].lower()
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert token not in output  # tokens never reach the log
+    assert ADMIN_PASSWORD not in output
+
+
+def test_two_consoles_share_one_postgresql(postgres: str, tmp_path: Path) -> None:
+    name, url = make_pg_database(postgres)
+    stores = []
+    try:
+        config = ConsoleConfig(database_url=url, data_dir=tmp_path, secure_cookies=False)
+        stores = [open_store(config), open_store(config)]
+        with (
+            ThreadedServer(build_app(stores[0], config)) as a,
+            ThreadedServer(build_app(stores[1], config)) as b,
+        ):
+            token = issue_token(stores[1], Role.OPERATOR)  # made through B's store
+            headers = {"Authorization": f"Bearer {token}"}
+            with (
+                httpx.Client(base_url=a.url, headers=headers) as on_a,
+                httpx.Client(base_url=b.url, headers=headers) as on_b,
+            ):
+                assert (
+                    on_a.post("/api/v1/scans", json=synthetic_scan_document(1)).status_code == 201
+                )
+                assert on_b.get("/api/v1/images").json()["total"] == 1
+                assert (
+                    on_b.post("/api/v1/scans", json=synthetic_scan_document(2)).status_code == 201
+                )
+                assert on_a.get("/api/v1/images").json()["total"] == 2
+                # the same image from both at once: one image, its latest scan agreed on
+                assert (
+                    on_a.post("/api/v1/scans", json=synthetic_scan_document(1)).status_code == 201
+                )
+                assert (
+                    on_b.post("/api/v1/scans", json=synthetic_scan_document(1)).status_code == 201
+                )
+                images = on_a.get("/api/v1/images").json()
+                assert images["total"] == 2
+                digest = synthetic_scan_document(1)["artifact"]["digest"]
+                history = on_b.get("/api/v1/scans", params={"image": digest}).json()["items"]
+                image = on_a.get(f"/api/v1/images/{digest}").json()
+                assert image["latestScanId"] == max(s["id"] for s in history)
+    finally:
+        for store in stores:
+            store.close()
+        drop_pg_database(postgres, name)
