@@ -1,0 +1,1 @@
+"""SecLang: parser, operators, transformations, loader and the evaluation engine."""
