@@ -36,7 +36,9 @@ class _OutputClosed(Exception):
 _COMMANDS = {
     "admission": "stockade.cli.admission:admission",
     "check": "stockade.cli.check:check",
+    "console": "stockade.cli.console:console",
     "db": "stockade.cli.db:db",
+    "defender": "stockade.cli.defender:defender",
     "policy": "stockade.cli.policy:policy",
     "sbom": "stockade.cli.sbom:sbom",
     "scan": "stockade.cli.scan:scan",
