@@ -34,18 +34,9 @@ from stockade.report.sarif import (
     SARIF_SCHEMA,
     SARIF_VERSION,
     TOOL_NAME,
+    plain_text,
+    relative_uri,
 )
-from stockade.report.table import printable
-
-
-def _plain(text: str) -> str:
-    return printable(" ".join(text.split()))
-
-
-def _uri(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(path.lstrip("/"), safe="/") or "."
 
 
 def _score(severity: Severity) -> str:
@@ -53,9 +44,9 @@ def _score(severity: Severity) -> str:
 
 
 def _check_rule(meta: CheckMeta) -> dict[str, Any]:
-    title = _plain(meta.title)
-    full = _plain(meta.rationale) or title
-    help_text = _plain(meta.remediation) or title
+    title = plain_text(meta.title)
+    full = plain_text(meta.rationale) or title
+    help_text = plain_text(meta.remediation) or title
     refs = [f"{scheme}:{ref}" for scheme, ref in sorted(meta.references.items())]
     return {
         "id": meta.id,
@@ -73,7 +64,7 @@ def _check_rule(meta: CheckMeta) -> dict[str, Any]:
 
 
 def _secret_rule(secret: SecretFinding) -> dict[str, Any]:
-    description = _plain(secret.description) or secret.rule_id
+    description = plain_text(secret.description) or secret.rule_id
     return {
         "id": secret.rule_id,
         "name": "Secret",
@@ -96,7 +87,7 @@ def _location(file: str, line: int | None, fallback: str) -> dict[str, Any]:
     region = {"startLine": line} if line else {"startLine": 1}
     return {
         "physicalLocation": {
-            "artifactLocation": {"uri": _uri(file or fallback)},
+            "artifactLocation": {"uri": relative_uri(file or fallback)},
             "region": region,
         }
     }
@@ -110,13 +101,13 @@ def _check_result(result: Result, index: int, target: str) -> dict[str, Any]:
     meta = result.check
     suppression = result.suppression
     message = result.message if suppression is None else ""
-    text = _plain(meta.title)
+    text = plain_text(meta.title)
     if message:
-        text += f": {_plain(message)}"
+        text += f": {plain_text(message)}"
     if result.path:
-        text += f" (at {_plain(result.path)})"
+        text += f" (at {plain_text(result.path)})"
     location = _location(result.file, result.line, target)
-    location["logicalLocations"] = [{"name": _plain(result.resource), "kind": "resource"}]
+    location["logicalLocations"] = [{"name": plain_text(result.resource), "kind": "resource"}]
     sarif: dict[str, Any] = {
         "ruleId": meta.id,
         "ruleIndex": index,
@@ -139,7 +130,7 @@ def _check_result(result: Result, index: int, target: str) -> dict[str, Any]:
             {
                 "kind": "inSource" if suppression.in_source else "external",
                 "status": "accepted",
-                "justification": _plain(f"{suppression.reason} ({suppression.where})"),
+                "justification": plain_text(f"{suppression.reason} ({suppression.where})"),
             }
         ]
     return sarif
@@ -151,7 +142,8 @@ def _secret_result(secret: SecretFinding, index: int, target: str) -> dict[str, 
         "ruleIndex": index,
         "level": LEVELS[secret.severity],
         "message": {
-            "text": f"{_plain(secret.description) or secret.rule_id}: {_plain(secret.redacted)}"
+            "text": f"{plain_text(secret.description) or secret.rule_id}: "
+            f"{plain_text(secret.redacted)}"
         },
         "locations": [_location(secret.file, secret.line, target)],
         "partialFingerprints": {

@@ -77,14 +77,14 @@ def rule_id(finding: Finding) -> str:
     return finding.cve or finding.advisory_id
 
 
-def _plain(text: str) -> str:
+def plain_text(text: str) -> str:
     """Untrusted text on one line, control and BIDI characters shown escaped."""
     return printable(" ".join(text.split()))
 
 
 def _markdown(text: str) -> str:
-    """Untrusted text as literal Markdown: as :func:`_plain`, punctuation escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", _plain(text))
+    """Untrusted text as literal Markdown: as :func:`plain_text`, punctuation escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", plain_text(text))
 
 
 def http_link(url: str) -> str | None:
@@ -125,10 +125,10 @@ def _security_severity(findings: Sequence[Finding], severity: Severity) -> str |
 
 def _rule(rule: str, findings: Sequence[Finding]) -> dict[str, Any]:
     severity = max(f.severity for f in findings)
-    title = next((_plain(f.title) for f in findings if f.title.strip()), "")
+    title = next((plain_text(f.title) for f in findings if f.title.strip()), "")
     url = next((u for u in (http_link(f.url) for f in findings) if u), None)
-    summary = title or _plain(f"{rule} in {display_name(findings[0].package)}")
-    text_lines = [f"Vulnerability {_plain(rule)}", f"Severity: {str(severity).upper()}"]
+    summary = title or plain_text(f"{rule} in {display_name(findings[0].package)}")
+    text_lines = [f"Vulnerability {plain_text(rule)}", f"Severity: {str(severity).upper()}"]
     markdown_lines = [
         f"**Vulnerability {_markdown(rule)}**",
         "",
@@ -160,7 +160,7 @@ def _rule(rule: str, findings: Sequence[Finding]) -> dict[str, Any]:
     return descriptor
 
 
-def _uri(path: str) -> str:
+def relative_uri(path: str) -> str:
     """A location's path as a relative URI reference: no leading slash, percent-encoded."""
     return quote(path.lstrip("/"), safe="/") or "."
 
@@ -168,7 +168,7 @@ def _uri(path: str) -> str:
 def _location(path: str) -> dict[str, Any]:
     return {
         "physicalLocation": {
-            "artifactLocation": {"uri": _uri(path)},
+            "artifactLocation": {"uri": relative_uri(path)},
             "region": {"startLine": 1},
         }
     }
@@ -181,14 +181,14 @@ def _message(finding: Finding) -> str:
     if finding.advisory_id != vulnerability:
         vulnerability += f" ({finding.advisory_id})"
     lines = [
-        f"Package: {_plain(display_name(pkg))}",
-        f"Installed version: {_plain(pkg.version or finding.installed_version)}",
-        f"Vulnerability: {_plain(vulnerability)}",
+        f"Package: {plain_text(display_name(pkg))}",
+        f"Installed version: {plain_text(pkg.version or finding.installed_version)}",
+        f"Vulnerability: {plain_text(vulnerability)}",
         f"Severity: {str(finding.severity).upper()}",
-        f"Fixed version: {_plain(fixed)}",
+        f"Fixed version: {plain_text(fixed)}",
     ]
     if finding.url:
-        lines.append(f"Link: {_plain(finding.url)}")
+        lines.append(f"Link: {plain_text(finding.url)}")
     return "\n".join(lines)
 
 
@@ -231,7 +231,7 @@ def _result(finding: Finding, rule_index: int, fallback_path: str) -> dict[str, 
             {
                 "kind": "external",
                 "status": "accepted",
-                "justification": _plain(
+                "justification": plain_text(
                     f"{finding.suppressed.value}: {finding.suppression_reason}"
                     if finding.suppression_reason
                     else finding.suppressed.value
