@@ -9,8 +9,10 @@ want_test=0
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 if [[ $want_test -eq 1 ]]; then
-  # ruby, a JDK and rpm let the cataloger tests compare with the real tools.
-  pkgs=(debootstrap umoci skopeo docker-registry zstd pigz ruby openjdk-17-jdk-headless rpm)
+  # ruby, a JDK and rpm let the cataloger tests compare with the real tools; chromium
+  # drives the Console's web UI tests; runc and podman run the Defender's containers.
+  pkgs=(debootstrap umoci skopeo docker-registry zstd pigz ruby openjdk-17-jdk-headless rpm
+        chromium runc podman)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   # npm: Debian's package conflicts with NodeSource's nodejs, which ships its own npm.

@@ -8,11 +8,14 @@ it takes and its 401/403 answers.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from stockade import __version__
+from stockade.console import alerts, policies, registries, web
 from stockade.console.api.access import (
     AUTHENTICATED,
     PUBLIC,
@@ -32,16 +35,34 @@ __all__ = ["OPENAPI_PATH", "create_app"]
 OPENAPI_PATH = "/api/v1/openapi.json"
 
 
+FEATURES = (policies, alerts, registries, web)
+"""Feature packages: each has ``ROUTERS`` and ``install(context)``."""
+
+
 def create_app(context: ConsoleContext) -> FastAPI:
+    """The app over ``context``; starting it runs ``context.on_start`` hooks (workers),
+    stopping it runs ``context.on_close``."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for start in context.on_start:
+            start()
+        try:
+            yield
+        finally:
+            for close in reversed(context.on_close):
+                close()
+
     app = FastAPI(
         title="Stockade Console",
         version=__version__,
         openapi_url=OPENAPI_PATH,
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.console = context
-    routers = (
+    routers: tuple[APIRouter, ...] = (
         health.router,
         session.router,
         publish.router,
@@ -49,6 +70,9 @@ def create_app(context: ConsoleContext) -> FastAPI:
         explore.metrics_router,
         admin.router,
     )
+    for feature in FEATURES:
+        routers += feature.ROUTERS
+        feature.install(context)
     for router in routers:
         app.include_router(router)
     table = access_table(routers, {OPENAPI_PATH: AUTHENTICATED})

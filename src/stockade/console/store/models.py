@@ -305,3 +305,18 @@ class RuntimeEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     sender: Mapped[str] = mapped_column(String(160))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# --- vulnerability summaries (migration 0002) ---
+
+
+# --- policies and collections (migration 0003) ---
+
+
+# --- alert channels, rules and outbox (migration 0004) ---
+
+
+# --- registries (migration 0005) ---
+
+
+# --- defenders and login throttling (migration 0006) ---

@@ -1,0 +1,15 @@
+"""Vulnerability and compliance policies scoped to collections (to be built)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from stockade.console.context import ConsoleContext
+
+__all__ = ["ROUTERS", "install"]
+
+ROUTERS: tuple[APIRouter, ...] = ()
+
+
+def install(context: ConsoleContext) -> None:
+    """Hook this feature into a Console process (listeners, workers)."""
