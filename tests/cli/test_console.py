@@ -21,7 +21,9 @@ def _store(data: Path):  # type: ignore[no-untyped-def]
 
 def test_migrate_creates_the_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["console", "migrate", "--data-dir", str(tmp_path)]) == 0
-    assert "schema empty -> 0001" in capsys.readouterr().err
+    from stockade.console.store.migrate import head_revision
+
+    assert f"schema empty -> {head_revision()}" in capsys.readouterr().err
     assert (tmp_path / "console.sqlite").exists()
 
 
@@ -40,6 +42,25 @@ def test_token_create_prints_the_token_once_and_stores_its_digest(
         assert (row.name, row.role, row.token_hash) == ("gl", "ci", digest(token))
         assert session.scalar(select(func.count()).select_from(AuditEntry)) == 1
     store.close()
+
+
+def test_defender_enrol_binds_a_token_to_the_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stockade.console.store.models import Defender
+
+    assert main(["console", "defender", "enrol", "--data-dir", str(tmp_path), "node-7"]) == 0
+    token = capsys.readouterr().out.strip()
+    store = _store(tmp_path)
+    with store.read() as session:
+        defender = session.scalars(select(Defender)).one()
+        row = session.get(ApiToken, defender.token_id)
+        assert row is not None
+        assert (defender.name, row.role, row.token_hash) == ("node-7", "defender", digest(token))
+    store.close()
+    # enrolling the same host twice is refused with a clear error, not a traceback
+    assert main(["console", "defender", "enrol", "--data-dir", str(tmp_path), "node-7"]) != 0
+    assert "already enrolled" in capsys.readouterr().err
 
 
 def test_backup_then_restore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 
 from stockade.console.config import ConsoleConfig
+from stockade.console.context import ConsoleContext
 from stockade.console.identity.accounts import create_token
 from stockade.console.roles import Role
 from stockade.console.service import build_app, create_first_admin, open_store
@@ -130,6 +131,8 @@ class RunningConsole:
     config: ConsoleConfig
     tokens: dict[Role, str] = field(default_factory=dict)
     clients: list[httpx.Client] = field(default_factory=list)
+    context: ConsoleContext | None = None
+    """The serving app's context (listeners can be added to it)."""
 
     def client(self, role: Role | None = None, **kwargs: object) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
@@ -142,7 +145,7 @@ class RunningConsole:
 def console(store: Store, config: ConsoleConfig) -> Iterator[RunningConsole]:
     app = build_app(store, config)
     with ThreadedServer(app) as server:
-        running = RunningConsole(server.url, store, config)
+        running = RunningConsole(server.url, store, config, context=app.state.console)
         running.tokens = {role: issue_token(store, role) for role in Role}
         try:
             yield running

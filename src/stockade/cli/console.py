@@ -253,6 +253,42 @@ def create_token(
     click.echo(issued.token)
 
 
+@console.group("defender")
+def defender() -> None:
+    """Enrol Defenders: one host, one token bound to it."""
+
+
+@defender.command("enrol")
+@_store_options
+@click.argument("host")
+@click.option("--expires-in-days", type=click.IntRange(min=1, max=3650))
+def enrol_defender(
+    data_dir: Path | None, db: str | None, host: str, expires_in_days: int | None
+) -> None:
+    """Enrol a Defender for HOST and print its token, this once.
+
+    The token may push events for HOST only; revoke or rotate it with the API
+    (DELETE /api/v1/defenders/ID, POST /api/v1/defenders/ID/token).
+    """
+    import datetime as dt
+
+    from stockade.console import defenders
+    from stockade.console.clock import utc_now
+    from stockade.console.service import open_store
+
+    store = open_store(_config(data_dir, db))
+    now = utc_now()
+    expires = now + dt.timedelta(days=expires_in_days) if expires_in_days else None
+    try:
+        with store.write() as session:
+            done = defenders.enrol(
+                session, host, actor=f"cli:{_local_user()}", now=now, expires_at=expires
+            )
+    finally:
+        store.close()
+    click.echo(done.token)
+
+
 def _local_user() -> str:
     try:
         import getpass

@@ -163,6 +163,8 @@ class Event(_Model):
         default=None, alias="occurredAt"
     )
     """RFC 3339; the time the Console received it when absent."""
+    seq: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    """The Defender's sequence number: a resent event with a stored number is skipped."""
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -170,4 +172,6 @@ class EventBatch(_Model):
     """Runtime events one Defender pushes at once."""
 
     host: Annotated[str, Field(min_length=1, max_length=256)]
+    version: Annotated[str, Field(max_length=64)] | None = None
+    """The Defender's version, shown in the Defender list."""
     events: Annotated[list[Event], Field(min_length=1, max_length=10_000)]

@@ -59,6 +59,17 @@ class Conflict(ConsoleError):
     title = "Conflict"
 
 
+class TooManyRequests(ConsoleError):
+    """The caller must wait (repeated failed log-ins); ``retry_after`` is in seconds."""
+
+    http_status = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.retry_after = max(1, retry_after)
+
+
 class InvalidDocument(ConsoleError):
     """A published document is not a Stockade scan or check result we can store."""
 

@@ -26,7 +26,7 @@ from stockade.console.api.access import (
 )
 from stockade.console.api.limits import BodyLimit
 from stockade.console.api.problems import PROBLEM_SCHEMA, install_problem_handlers
-from stockade.console.api.routes import admin, explore, health, publish, session
+from stockade.console.api.routes import admin, defenders, explore, health, publish, session
 from stockade.console.context import ConsoleContext
 from stockade.console.metrics import RequestMetrics
 
@@ -69,6 +69,7 @@ def create_app(context: ConsoleContext) -> FastAPI:
         explore.router,
         explore.metrics_router,
         admin.router,
+        defenders.router,
     )
     for feature in FEATURES:
         routers += feature.ROUTERS

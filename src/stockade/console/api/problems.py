@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from stockade.console.errors import AuthenticationRequired, ConsoleError
+from stockade.console.errors import AuthenticationRequired, ConsoleError, TooManyRequests
 
 __all__ = ["PROBLEM_SCHEMA", "install_problem_handlers", "problem_response"]
 
@@ -70,7 +70,10 @@ def _console_error(_request: Request, exc: Exception) -> JSONResponse:
         return _unexpected(_request, exc)
     if isinstance(exc, AuthenticationRequired):
         return unauthenticated(exc.message)
-    return problem_response(exc.http_status, exc.title, exc.message, hint=exc.hint)
+    headers = None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return problem_response(exc.http_status, exc.title, exc.message, hint=exc.hint, headers=headers)
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -320,3 +320,50 @@ class RuntimeEvent(Base):
 
 
 # --- defenders and login throttling (migration 0006) ---
+
+
+class Defender(Base):
+    """An enrolled Defender: one host, one token (role ``defender``) bound to it."""
+
+    __tablename__ = "defenders"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    """The host it protects; events it pushes must name this host."""
+    token_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL"), unique=True
+    )
+    created_by: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    """The highest event sequence number stored from it (its resend point)."""
+    version: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class DefenderEventSeq(Base):
+    """Which sequence numbers of a Defender's events are stored: a resent event is
+    recognised and not stored twice, even by another Console replica."""
+
+    __tablename__ = "defender_event_seqs"
+
+    defender_id: Mapped[int] = mapped_column(
+        ForeignKey("defenders.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runtime_events.id", ondelete="SET NULL")
+    )
+
+
+class LoginThrottle(Base):
+    """Failed log-ins per user name and per client address, shared by all replicas."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """``user:NAME`` or ``addr:IP``."""
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

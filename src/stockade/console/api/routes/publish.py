@@ -7,10 +7,12 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
+from stockade.console import defenders
 from stockade.console.api.access import requires
 from stockade.console.api.deps import Caller, Context
-from stockade.console.api.schemas import EventsAccepted, PublishedOut
+from stockade.console.api.schemas import PublishedOut
 from stockade.console.context import ConsoleContext
 from stockade.console.documents import CheckDocument, EventBatch, ScanDocument
 from stockade.console.errors import InvalidDocument
@@ -18,7 +20,7 @@ from stockade.console.events import ResultPublished
 from stockade.console.roles import Permission
 from stockade.console.store import retention, settings
 from stockade.console.store.ingest import store_check, store_scan
-from stockade.console.store.models import RuntimeEvent, Scan
+from stockade.console.store.models import Scan
 
 router = APIRouter(prefix="/api/v1", tags=["publish"])
 _log = logging.getLogger("stockade.console")
@@ -114,22 +116,35 @@ def _event_time(text: str | None, now: dt.datetime) -> dt.datetime:
     return when
 
 
-@router.post("/events", status_code=202, response_model=EventsAccepted)
+class EventsStored(BaseModel):
+    accepted: int = Field(description="Events stored now.")
+    duplicates: int = Field(description="Events skipped: their sequence number was stored.")
+    lastSeq: int = Field(description="The highest sequence number stored from this Defender.")
+
+
+@router.post("/events", status_code=202, response_model=EventsStored)
 @requires(Permission.PUSH_EVENTS)
 def push_events(batch: EventBatch, caller: Caller, context: Context) -> dict[str, int]:
-    """Store a Defender's runtime events (all of the batch or none)."""
+    """Store a Defender's runtime events (all of the batch or none).
+
+    An enrolled Defender pushes for its own host only; events whose ``seq`` it already
+    stored are skipped, so resending after a lost answer duplicates nothing.
+    """
     now = context.clock()
-    rows = [
-        RuntimeEvent(
-            host=batch.host,
-            kind=e.kind,
-            occurred_at=_event_time(e.occurred_at, now),
-            received_at=now,
-            sender=caller.label,
-            payload=e.payload,
+    incoming = [
+        defenders.IncomingEvent(
+            kind=e.kind, occurred_at=_event_time(e.occurred_at, now), seq=e.seq, payload=e.payload
         )
         for e in batch.events
     ]
     with context.store.write() as session:
-        session.add_all(rows)
-    return {"accepted": len(rows)}
+        result = defenders.store_events(
+            session, caller, batch.host, incoming, now=now, version=batch.version
+        )
+    for row in result.incidents:
+        context.emit(defenders.incident_event(row))
+    return {
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "lastSeq": result.last_seq,
+    }
