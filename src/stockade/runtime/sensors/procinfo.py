@@ -1,0 +1,206 @@
+"""What ``/proc/PID`` says about a process, read at once.
+
+A short-lived process may be gone before its files are read, and a pid may be reused;
+every read here tolerates that: a field that could not be read is ``None`` (or empty),
+and :func:`read_process` returns ``None`` only when nothing at all was there.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+__all__ = ["ProcSnapshot", "capabilities", "read_process"]
+
+_CAP_NAMES: Final = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+]
+_CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
+
+
+def capabilities(mask: int) -> frozenset[str]:
+    return frozenset(name for bit, name in enumerate(_CAP_NAMES) if mask >> bit & 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcSnapshot:
+    pid: int
+    comm: str
+    exepath: str
+    argv: tuple[str, ...]
+    cwd: str | None
+    ppid: int | None
+    uid: int | None
+    gid: int | None
+    loginuid: int
+    tty: int
+    sid: int | None
+    vpid: int | None
+    vpgid: int | None
+    start_ticks: int | None
+    """Start time in clock ticks since boot (``/proc/PID/stat`` field 22)."""
+    cap_effective: frozenset[str] | None
+    cap_permitted: frozenset[str] | None
+    cap_inheritable: frozenset[str] | None
+    cgroup: str | None
+    """The raw ``/proc/PID/cgroup`` text."""
+    exe_deleted: bool = False
+    exe_from_memfd: bool = False
+    exe_ino: int | None = None
+
+    @property
+    def start_seconds_since_boot(self) -> float | None:
+        return None if self.start_ticks is None else self.start_ticks / _CLK_TCK
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def read_process(pid: int, proc: Path = Path("/proc")) -> ProcSnapshot | None:
+    """Everything this module reads of ``pid``, or None when the process is gone."""
+    base = proc / str(pid)
+    stat = _read(base / "stat")
+    cmdline = _read(base / "cmdline")
+    try:
+        exe = os.readlink(base / "exe")
+    except OSError:
+        exe = ""
+    if stat is None and cmdline is None and not exe:
+        return None
+    status = _read(base / "status") or b""
+    cgroup = _read(base / "cgroup")
+    try:
+        cwd: str | None = os.readlink(base / "cwd")
+    except OSError:
+        cwd = None
+    comm, ppid, sid, tty, start = _parse_stat(stat)
+    fields = _parse_status(status)
+    deleted = exe.endswith(" (deleted)")
+    exepath = exe.removesuffix(" (deleted)")
+    try:
+        exe_ino: int | None = os.stat(base / "exe").st_ino
+    except OSError:
+        exe_ino = None
+    argv = tuple(a.decode("utf-8", "surrogateescape") for a in (cmdline or b"").split(b"\0")[:-1])
+    loginuid = _int((_read(base / "loginuid") or b"").strip())
+    return ProcSnapshot(
+        pid=pid,
+        comm=comm or fields.get("Name", ""),
+        exepath=exepath,
+        argv=argv,
+        cwd=cwd,
+        ppid=ppid if ppid is not None else _int(fields.get("PPid")),
+        uid=_first_int(fields.get("Uid")),
+        gid=_first_int(fields.get("Gid")),
+        loginuid=-1 if loginuid in (None, 4294967295) else loginuid,
+        tty=tty or 0,
+        sid=sid,
+        vpid=_last_int(fields.get("NSpid")),
+        vpgid=_last_int(fields.get("NSpgid")),
+        start_ticks=start,
+        cap_effective=_caps(fields.get("CapEff")),
+        cap_permitted=_caps(fields.get("CapPrm")),
+        cap_inheritable=_caps(fields.get("CapInh")),
+        cgroup=cgroup.decode("utf-8", "replace") if cgroup is not None else None,
+        exe_deleted=deleted,
+        exe_from_memfd=exepath.startswith("/memfd:"),
+        exe_ino=exe_ino,
+    )
+
+
+def _parse_stat(stat: bytes | None) -> tuple[str, int | None, int | None, int | None, int | None]:
+    if not stat:
+        return "", None, None, None, None
+    open_paren, close_paren = stat.find(b"("), stat.rfind(b")")
+    if open_paren < 0 or close_paren < 0:
+        return "", None, None, None, None
+    comm = stat[open_paren + 1 : close_paren].decode("utf-8", "replace")
+    rest = stat[close_paren + 2 :].split()
+
+    # rest[0] is field 3 (state): ppid 4, pgrp 5, session 6, tty_nr 7, starttime 22
+    def field(n: int) -> int | None:
+        index = n - 3
+        return _int(rest[index]) if len(rest) > index else None
+
+    return comm, field(4), field(6), field(7), field(22)
+
+
+def _parse_status(status: bytes) -> dict[str, str]:
+    fields = {}
+    for line in status.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key] = value.strip()
+    return fields
+
+
+def _int(value: bytes | str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _first_int(value: str | None) -> int | None:
+    return _int(value.split()[0]) if value else None
+
+
+def _last_int(value: str | None) -> int | None:
+    return _int(value.split()[-1]) if value else None
+
+
+def _caps(value: str | None) -> frozenset[str] | None:
+    if not value:
+        return None
+    try:
+        return capabilities(int(value, 16))
+    except ValueError:
+        return None

@@ -1,0 +1,163 @@
+"""Process events from the real kernel proc connector, enriched from /proc, with the
+container resolved from a real runc container's cgroup and bundle."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from tests.support.containers import container_skip_reason, runc_container
+
+from stockade.runtime.events import ProcessEvent
+from stockade.runtime.sensors.containers import ContainerResolver, match_cgroup
+from stockade.runtime.sensors.procconn import (
+    ProcConnector,
+    ProcEventKind,
+    SensorUnavailable,
+    parse_messages,
+)
+from stockade.runtime.sensors.processes import ProcessTracker, watch
+
+
+def _connector() -> ProcConnector:
+    try:
+        return ProcConnector()
+    except SensorUnavailable as exc:
+        pytest.skip(f"the proc connector is unavailable: {exc}")
+
+
+class Recorder:
+    """Runs the tracker over the kernel's events in a thread, keeping what it saw."""
+
+    def __init__(self, tracker: ProcessTracker) -> None:
+        self.tracker = tracker
+        self.connector = _connector()
+        self.events: list[ProcessEvent] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        for event in watch(self.tracker, self.connector, timeout=0.1):
+            self.events.append(event)
+
+    def __enter__(self) -> Recorder:
+        self.tracker.seed()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.connector.close()
+        self.thread.join(timeout=5)
+
+    def wait_for(self, predicate, timeout: float = 10) -> ProcessEvent:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event in list(self.events):
+                if predicate(event):
+                    return event
+            time.sleep(0.05)
+        raise AssertionError("no such event; saw: " + repr([e.type for e in self.events][-20:]))
+
+
+def test_garbage_never_raises() -> None:
+    for data in (b"", b"\x00" * 7, b"\xff" * 64, b"\x10\x00\x00\x00" + b"\x00" * 12):
+        assert list(parse_messages(data)) == []
+
+
+@pytest.mark.root
+def test_exec_fork_exit_of_a_host_process() -> None:
+    if reason := container_skip_reason():
+        pytest.skip(reason)
+    with Recorder(ProcessTracker()) as recorder:
+        done = subprocess.run(["/bin/sh", "-c", "exec /bin/sleep 0.2"], check=True)
+        assert done.returncode == 0
+        execd = recorder.wait_for(
+            lambda e: e.type == "execve" and e.process.exepath == "/usr/bin/sleep"
+        )
+        assert execd.process.args == ("0.2",)
+        assert execd.process.container.is_host
+        assert execd.process.uid == 0
+        assert execd.process.user_name == "root"
+        pid = execd.process.pid
+        exited = recorder.wait_for(lambda e: e.type == "procexit" and e.process.pid == pid)
+        assert exited.process.exepath == "/usr/bin/sleep"  # known after /proc is gone
+        assert exited.num > execd.num
+
+
+@pytest.mark.root
+def test_exec_inside_a_runc_container_names_container_image_and_parents(tmp_path: Path) -> None:
+    if reason := container_skip_reason():
+        pytest.skip(reason)
+    tracker = ProcessTracker(containers=ContainerResolver())
+    with (
+        Recorder(tracker) as recorder,
+        runc_container(
+            tmp_path, ["/bin/sh", "-c", "sleep 1; cat /etc/hostname; sleep 30"]
+        ) as container,
+    ):
+        mine = container.id[:12]
+        cat = recorder.wait_for(
+            lambda e: (
+                e.type == "execve" and e.process.exe == "cat" and e.process.container.id == mine
+            ),
+            timeout=15,
+        )
+        # busybox's shell runs applets by re-executing /proc/self/exe: comm is "exe"
+        assert cat.process.args == ("/etc/hostname",)
+        assert cat.process.exepath == "/bin/busybox"
+        assert cat.process.container.id == container.id[:12]
+        assert cat.process.container.runtime == "runc"
+        assert cat.process.container.image == "test/busybox:1"
+        assert cat.process.container.image_repository == "test/busybox"
+        assert cat.process.container.image_tag == "1"
+        assert cat.process.parent is not None
+        assert cat.process.parent.name == "sh"
+        assert cat.process.vpid is not None
+        assert cat.process.vpid != cat.process.pid
+        # runc exec: a second entry point, same container
+        assert container.exec("/bin/id").returncode == 0
+        ident = recorder.wait_for(lambda e: e.type == "execve" and e.process.exe == "/bin/id")
+        assert ident.process.container.id == mine
+
+
+def test_cgroup_conventions_of_each_runtime() -> None:
+    cid = "0123456789abcdef" * 4
+    cases = {
+        f"0::/system.slice/docker-{cid}.scope": "docker",
+        f"12:memory:/docker/{cid}": "docker",
+        f"0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-{cid}.scope": "containerd",
+        f"11:pids:/kubepods/besteffort/pod7f0c/{cid}": "containerd",
+        f"0::/kubepods.slice/kubepods-burstable.slice/crio-{cid}.scope": "cri-o",
+        f"0::/machine.slice/libpod-{cid}.scope/container": "podman",
+        f"1:name=systemd:/libpod_parent/libpod-{cid}": "podman",
+    }
+    for line, runtime in cases.items():
+        match = match_cgroup([line.split(":", 2)[2]])
+        assert match is not None, line
+        assert (match.id, match.runtime) == (cid, runtime), line
+    # the sandbox's own 32-hex cgroups and plain paths are not containers
+    assert (
+        match_cgroup(["/process_api/4350be55ce73d2e040248366d31df64c", "/", "/user.slice"]) is None
+    )
+
+
+@pytest.mark.root
+def test_lost_events_are_counted_not_hidden() -> None:
+    if reason := container_skip_reason():
+        pytest.skip(reason)
+    try:
+        connector = ProcConnector(buffer_bytes=4096)
+    except SensorUnavailable as exc:
+        pytest.skip(f"the proc connector is unavailable: {exc}")
+    with connector:
+        # nobody reads while 300 processes start and end: the small buffer overflows
+        subprocess.run(["/bin/sh", "-c", "for i in $(seq 300); do /bin/true; done"], check=True)
+        kinds: set[ProcEventKind] = set()
+        for _ in range(400):
+            events = connector.read(0.05)
+            kinds.update(e.kind for e in events)
+            if connector.lost:
+                break
+        assert connector.lost >= 1
