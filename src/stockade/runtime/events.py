@@ -134,6 +134,9 @@ class Process:
     cap_effective: frozenset[str] | None = None
     cap_permitted: frozenset[str] | None = None
     cap_inheritable: frozenset[str] | None = None
+    stdio: tuple[str, ...] = ()
+    """What descriptors 0, 1 and 2 pointed at when the sensor looked (``socket:[123]``,
+    ``/dev/pts/0``, ``pipe:[9]``); empty when unknown."""
     container: Container = HOST
     parent: Process | None = field(default=None, repr=False)
 

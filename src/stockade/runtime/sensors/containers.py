@@ -17,6 +17,7 @@ a container whose image is unknown is still a container.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import threading
@@ -127,7 +128,7 @@ class ContainerResolver:
         self._lock = threading.Lock()
         self._containers: dict[str, Container] = {}
         self._registered: dict[str, ImageInfo] = {}
-        self._oci_paths: dict[str, tuple[str, str, Path]] = {}
+        self._oci_paths: dict[str, tuple[str, str, Path, int | None]] = {}
         self._stamp: tuple[int, ...] = ()
         """cgroup path → (container id, runtime, bundle) of plain OCI runtime containers."""
 
@@ -166,7 +167,7 @@ class ContainerResolver:
             return
         self._stamp = stamp
         incomplete = False
-        found: dict[str, tuple[str, str, Path]] = {}
+        found: dict[str, tuple[str, str, Path, int | None]] = {}
         for runtime, root in self._state_roots:
             try:
                 entries = list(root.iterdir())
@@ -182,9 +183,10 @@ class ContainerResolver:
                 bundle = _bundle_of(state)
                 if not isinstance(cid, str) or not isinstance(cgroups, dict):
                     continue
+                created = _created_ns(state.get("created"))
                 for mount_path in cgroups.values():
                     if isinstance(mount_path, str):
-                        found[_relative_cgroup(mount_path)] = (cid, runtime, bundle)
+                        found[_relative_cgroup(mount_path)] = (cid, runtime, bundle, created)
         with self._lock:
             self._oci_paths = found
             if incomplete:
@@ -206,15 +208,16 @@ class ContainerResolver:
             return None
         match = match_cgroup(paths)
         bundle: Path | None = None
+        created: int | None = None
         if match is None:
-            match, bundle = self._match_oci(paths)
+            match, bundle, created = self._match_oci(paths)
             if match is None:
                 return HOST
         with self._lock:
             known = self._containers.get(match.id)
         if known is not None:
             return known
-        container = self._describe(match, bundle)
+        container = self._describe(match, bundle, created)
         with self._lock:
             self._containers[match.id] = container
         return container
@@ -223,19 +226,19 @@ class ContainerResolver:
         with self._lock:
             self._containers.pop(container_id, None)
 
-    def _match_oci(self, paths: list[str]) -> tuple[CgroupMatch | None, Path | None]:
+    def _match_oci(self, paths: list[str]) -> tuple[CgroupMatch | None, Path | None, int | None]:
         for attempt in range(2):
             with self._lock:
                 table = self._oci_paths
             for path in paths:
                 hit = table.get(path)
                 if hit is not None:
-                    return CgroupMatch(hit[0], hit[1], path), hit[2]
+                    return CgroupMatch(hit[0], hit[1], path), hit[2], hit[3]
             if attempt == 0:
                 self.refresh(if_changed=True)
-        return None, None
+        return None, None, None
 
-    def _describe(self, match: CgroupMatch, bundle: Path | None) -> Container:
+    def _describe(self, match: CgroupMatch, bundle: Path | None, created: int | None) -> Container:
         info = self._registered.get(match.id)
         if info is None:
             if match.runtime == "podman":
@@ -255,6 +258,7 @@ class ContainerResolver:
             image_digest=info.digest,
             image_id=info.image_id,
             runtime=match.runtime,
+            start_ts=created,
             labels=info.labels,
         )
 
@@ -281,6 +285,18 @@ class ContainerResolver:
             name=name.lstrip("/") if isinstance(name, str) else None,
             labels=_labels(labels),
         )
+
+
+def _created_ns(value: object) -> int | None:
+    """An RFC 3339 time with nanoseconds (as runc writes ``created``) in ns since the epoch."""
+    if not isinstance(value, str):
+        return None
+    found = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", value)
+    if not found:
+        return None
+    base = dt.datetime.fromisoformat(found.group(1) + found.group(3).replace("Z", "+00:00"))
+    fraction = (found.group(2) or "0")[:9].ljust(9, "0")
+    return int(base.timestamp()) * 1_000_000_000 + int(fraction)
 
 
 def _dict(value: object) -> dict[str, Any]:

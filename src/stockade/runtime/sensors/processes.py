@@ -192,6 +192,8 @@ class ProcessTracker:
             exe_lower_layer=not upper and container is not None and not container.is_host,
             exe_from_memfd=snap.exe_from_memfd,
             exe_ino=snap.exe_ino,
+            exe_ino_ctime=snap.exe_ctime_ns,
+            stdio=snap.stdio,
             cap_effective=snap.cap_effective,
             cap_permitted=snap.cap_permitted,
             cap_inheritable=snap.cap_inheritable,

@@ -89,6 +89,9 @@ class ProcSnapshot:
     exe_deleted: bool = False
     exe_from_memfd: bool = False
     exe_ino: int | None = None
+    exe_ctime_ns: int | None = None
+    """When the executable's inode last changed (written, or made executable)."""
+    stdio: tuple[str, ...] = ()
 
     @property
     def start_seconds_since_boot(self) -> float | None:
@@ -124,9 +127,17 @@ def read_process(pid: int, proc: Path = Path("/proc")) -> ProcSnapshot | None:
     deleted = exe.endswith(" (deleted)")
     exepath = exe.removesuffix(" (deleted)")
     try:
-        exe_ino: int | None = os.stat(base / "exe").st_ino
+        exe_stat = os.stat(base / "exe")
+        exe_ino: int | None = exe_stat.st_ino
+        exe_ctime: int | None = exe_stat.st_ctime_ns
     except OSError:
-        exe_ino = None
+        exe_ino = exe_ctime = None
+    stdio = []
+    for fd in ("0", "1", "2"):
+        try:
+            stdio.append(os.readlink(base / "fd" / fd))
+        except OSError:
+            stdio.append("")
     argv = tuple(a.decode("utf-8", "surrogateescape") for a in (cmdline or b"").split(b"\0")[:-1])
     loginuid = _int((_read(base / "loginuid") or b"").strip())
     return ProcSnapshot(
@@ -151,6 +162,8 @@ def read_process(pid: int, proc: Path = Path("/proc")) -> ProcSnapshot | None:
         exe_deleted=deleted,
         exe_from_memfd=exepath.startswith("/memfd:"),
         exe_ino=exe_ino,
+        exe_ctime_ns=exe_ctime,
+        stdio=tuple(stdio),
     )
 
 
