@@ -69,7 +69,8 @@ def _build_busybox(work: Path) -> None:
 
 
 def busybox_rootfs() -> Path:
-    """A cached busybox root filesystem (about 2 MB); copy it before writing into it."""
+    """A cached busybox root filesystem (about 2 MB); never written: containers get an
+    overlay over it."""
     return (
         cached_build(
             "busybox-rootfs",
@@ -103,12 +104,33 @@ def runc_container(
     *,
     image: str = "test/busybox:1",
     network_host: bool = True,
+    rootfs: Path | None = None,
 ) -> Iterator[RuncContainer]:
-    """A detached runc container running ``args`` in a copy of the busybox rootfs;
-    killed and deleted on exit. ``network_host`` keeps the host's network namespace
-    (so tests can talk to it on 127.0.0.1)."""
+    """A detached runc container running ``args`` on an overlay of ``rootfs`` (default
+    the busybox rootfs); killed, deleted and unmounted on exit. ``network_host`` keeps
+    the host's network namespace (so tests can talk to it on 127.0.0.1)."""
     bundle = work / f"bundle-{uuid.uuid4().hex[:8]}"
-    shutil.copytree(busybox_rootfs(), bundle / "rootfs", symlinks=True)
+    for name in ("rootfs", "upper", "work"):
+        (bundle / name).mkdir(parents=True)
+    # an overlay over the cached image, as container engines do: what the container
+    # writes lands in the upper layer, the image stays untouched
+    lower = rootfs or busybox_rootfs()
+    options = f"lowerdir={lower},upperdir={bundle / 'upper'},workdir={bundle / 'work'}"
+    subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", options, str(bundle / "rootfs")],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield from _run_bundle(bundle, args, image=image, network_host=network_host)
+    finally:
+        subprocess.run(["umount", "-l", str(bundle / "rootfs")], capture_output=True, check=False)
+        shutil.rmtree(bundle, ignore_errors=True)
+
+
+def _run_bundle(
+    bundle: Path, args: Sequence[str], *, image: str, network_host: bool
+) -> Iterator[RuncContainer]:
     run_tool(["runc", "spec", "--bundle", bundle])
     config = json.loads((bundle / "config.json").read_text())
     config["process"]["terminal"] = False
@@ -137,4 +159,3 @@ def runc_container(
     finally:
         subprocess.run(["runc", "kill", cid, "KILL"], capture_output=True, check=False)
         subprocess.run(["runc", "delete", "-f", cid], capture_output=True, check=False)
-        shutil.rmtree(bundle, ignore_errors=True)

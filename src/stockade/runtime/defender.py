@@ -11,7 +11,8 @@ For each sensor event, :class:`Defender`:
    are listed in it), acting on it as the policy says: alert, prevent (kill the process)
    or stop (kill the container's init). Deviations of a model in dry run are reported as
    ``dry-run`` and never acted on;
-5. suppresses repeats (same rule, container and program within a minute), counting them.
+5. suppresses repeats (same rule, container and program within a minute; or a finding no
+   more severe than an incident already raised for the same process), counting them.
 
 It reads no sockets: the sensors feed it, sinks (log, Console, flight recorder) take its
 incidents. That keeps it testable on events as data, and the same code runs on real ones.
@@ -152,6 +153,7 @@ class Defender:
         self.act = act
         """False: decide and report actions, but never kill (for tests and audits)."""
         self._recent: dict[tuple[str, str, str], int] = {}
+        self._by_process: dict[tuple[str, int], tuple[int, int]] = {}
         self.suppressed = 0
         self._lock = threading.Lock()
 
@@ -193,14 +195,26 @@ class Defender:
         return incident
 
     def _repeat(self, lead: Finding, event: Event) -> bool:
-        key = (lead.rule, event.process.container.id, process_identity(event.process))
+        """Whether ``lead`` repeats a recent incident: the same rule for the same program
+        in the same container, or no more severe than an incident already raised for the
+        same process (one attack, one incident: the connection a reverse shell makes is
+        part of the reverse shell)."""
+        container = event.process.container.id
+        key = (lead.rule, container, process_identity(event.process))
         last = self._recent.get(key)
-        if last is not None and 0 <= event.ts - last < REPEAT_WINDOW_NS:
+        same_process = self._by_process.get((container, event.process.pid))
+        if (last is not None and 0 <= event.ts - last < REPEAT_WINDOW_NS) or (
+            same_process is not None
+            and 0 <= event.ts - same_process[0] < REPEAT_WINDOW_NS
+            and lead.priority.value >= same_process[1]
+        ):
             self.suppressed += 1
             return True
         if len(self._recent) > 10_000:
             self._recent.clear()
+            self._by_process.clear()
         self._recent[key] = event.ts
+        self._by_process[(container, event.process.pid)] = (event.ts, lead.priority.value)
         return False
 
     def _incident(

@@ -73,9 +73,10 @@ def model_key(container: Container) -> str | None:
 
 def process_identity(process: Process) -> str:
     """How a model names a program: the executable's path, and the name it was called
-    by when that differs (multi-call binaries like busybox run many programs)."""
+    by when that differs (multi-call binaries like busybox run many programs); only the
+    kernel's name when the process was gone before its executable could be read."""
     called = posixpath.basename(process.exe) if process.exe else ""
-    path = process.exepath or process.exe
+    path = process.exepath or process.exe or process.name
     if called and called != posixpath.basename(path):
         return f"{path}[{called}]"
     return path

@@ -57,6 +57,10 @@ class ProcessTracker:
     def known(self, pid: int) -> Process | None:
         return self._live.get(pid)
 
+    def lookup(self, pid: int) -> Process | None:
+        """What the tracker knows of ``pid``, else a fresh read of ``/proc``."""
+        return self._live.get(pid) or self._from_proc(pid)
+
     def seed(self) -> int:
         """Learn the processes already running (at start), parents first; how many."""
         pids = sorted(int(p.name) for p in self._proc.iterdir() if p.name.isdigit())
