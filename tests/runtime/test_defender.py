@@ -123,7 +123,7 @@ def test_builtins_fire_during_learning_and_lead_over_model_findings(tmp_path: Pa
     apt = defender.handle(execve(proc("apt-get", "install", "-y", "curl"), 5 * S))
     assert apt is not None
     assert (apt.rule, apt.priority.label) == ("builtin:package-manager", "error")
-    shell = proc("/bin/sh", "-i", stdio=("socket:[4242]", "socket:[4242]", "socket:[4242]"))
+    shell = proc("/bin/sh", "-i", stdio=("socket:[4242]",) * 3, pid=101)
     reverse = defender.handle(execve(shell, 6 * S))
     assert reverse is not None
     assert reverse.rule == "builtin:reverse-shell"
@@ -232,3 +232,16 @@ def test_models_persist_export_and_import(tmp_path: Path) -> None:
         import_models("models:\n- {key: a, image: a, processes: nope}\n")
     (tmp_path / "models" / "broken.yaml").write_text("key: [unclosed\n")
     assert len(ModelStore(tmp_path / "models").errors) == 1
+
+
+def test_one_attack_one_incident(tmp_path: Path) -> None:
+    defender, seen = learned_defender(tmp_path)
+    shell = proc("/bin/sh", stdio=("socket:[9]",) * 3, pid=300)
+    assert defender.handle(execve(shell, 100 * S)).rule == "builtin:reverse-shell"  # type: ignore[union-attr]
+    # the reverse shell's own new connection is part of it, not a second incident
+    assert defender.handle(connect("127.0.0.1", 4444, 100 * S, process=shell)) is None
+    # two deviations of equal weight by one process are both told
+    node = proc("node", pid=10)
+    assert defender.handle(listen(9999, 101 * S)).rule == "model:listen"  # type: ignore[union-attr]
+    assert defender.handle(connect("10.0.0.7", 6379, 102 * S, process=node)) is not None
+    assert [i.rule for i in seen] == ["builtin:reverse-shell", "model:listen", "model:outbound"]

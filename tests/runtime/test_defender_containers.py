@@ -149,7 +149,7 @@ def test_learn_then_flag_each_attack(agent: DefenderAgent, tmp_path: Path) -> No
 
         listen = expect(
             "model:listen",
-            lambda: box.exec("/bin/sh", "-c", "nc -l -p 47123 & sleep 2; kill %1"),
+            lambda: box.exec("/bin/sh", "-c", "nc -l -p 47123 & sleep 4; kill %1"),
         )
         assert "listens on tcp/47123" in listen.explanation
 

@@ -13,6 +13,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ class AgentSettings:
     policy: DefenderPolicy = field(default_factory=DefenderPolicy)
     rules: RuleSet | None = None
     network_interval: float = 0.2
+    hold_seconds: float = 1.0
+    """How long model deviations wait for a more severe finding about the same process."""
     recorder_bytes: int = DEFAULT_BYTES
     console: ReporterSettings | None = None
     log: IO[str] | None = None
@@ -71,7 +74,11 @@ class DefenderAgent:
         self.reporter = ConsoleReporter(settings.console) if settings.console else None
         self.incidents: list[Incident] = []
         self.defender = Defender(
-            self.models, rules=settings.rules, policy=settings.policy, sinks=[self._incident]
+            self.models,
+            rules=settings.rules,
+            policy=settings.policy,
+            sinks=[self._incident],
+            hold_seconds=settings.hold_seconds,
         )
         self.tracker = ProcessTracker(containers=ContainerResolver())
         self.network = NetworkSensor(self.tracker.lookup, pids=self._pids)
@@ -140,11 +147,15 @@ class DefenderAgent:
                 _log.exception("network poll failed")
 
     def _housekeeping(self) -> None:
-        while not self._stop.wait(5.0):
+        ticks = 0
+        while not self._stop.wait(0.25):
+            ticks += 1
             try:
-                self.models.save()
-            except OSError:
-                _log.exception("models not saved")
+                self.defender.flush(time.time_ns())
+                if ticks % 20 == 0:
+                    self.models.save()
+            except Exception:
+                _log.exception("housekeeping failed")
 
     def stop(self) -> None:
         self._stop.set()
@@ -152,6 +163,7 @@ class DefenderAgent:
             self._connector.close()
         for thread in self._threads:
             thread.join(timeout=5)
+        self.defender.flush(time.time_ns() + self.defender.hold_ns)
         self.models.save()
         self.recorder.close()
         if self.reporter is not None:

@@ -11,8 +11,12 @@ For each sensor event, :class:`Defender`:
    are listed in it), acting on it as the policy says: alert, prevent (kill the process)
    or stop (kill the container's init). Deviations of a model in dry run are reported as
    ``dry-run`` and never acted on;
-5. suppresses repeats (same rule, container and program within a minute; or a finding no
-   more severe than an incident already raised for the same process), counting them.
+5. suppresses repeats (same rule, container and program within a minute; or a finding
+   less severe than an incident already raised for the same process), counting them.
+   With ``hold_seconds``, model deviations wait that long before they are told, so that
+   a more severe finding about the same process arriving from another sensor a moment
+   later (the reverse shell after its connection) absorbs them; :meth:`flush` tells the
+   ones that are due.
 
 It reads no sockets: the sensors feed it, sinks (log, Console, flight recorder) take its
 incidents. That keeps it testable on events as data, and the same code runs on real ones.
@@ -145,6 +149,7 @@ class Defender:
         policy: DefenderPolicy | None = None,
         sinks: Iterable[Sink] = (),
         act: bool = True,
+        hold_seconds: float = 0.0,
     ) -> None:
         self.models = models
         self.rules = rules
@@ -154,6 +159,8 @@ class Defender:
         """False: decide and report actions, but never kill (for tests and audits)."""
         self._recent: dict[tuple[str, str, str], int] = {}
         self._by_process: dict[tuple[str, int], tuple[int, int]] = {}
+        self.hold_ns = int(hold_seconds * 1e9)
+        self._pending: list[tuple[int, Finding, list[Finding], Event, Model | None]] = []
         self.suppressed = 0
         self._lock = threading.Lock()
 
@@ -189,14 +196,38 @@ class Defender:
         lead = findings[0]
         if self._repeat(lead, event):
             return None
-        incident = self._incident(lead, findings[1:], event, model)
+        if self.hold_ns and lead.source == "model":
+            with self._lock:
+                self._pending.append((event.ts + self.hold_ns, lead, findings[1:], event, model))
+            return None
+        return self._emit(lead, findings[1:], event, model)
+
+    def flush(self, now_ns: int) -> list[Incident]:
+        """Emit the held model deviations that are due, unless a more severe incident for
+        the same process was raised meanwhile (then the deviation is part of it)."""
+        with self._lock:
+            due = [p for p in self._pending if p[0] <= now_ns]
+            self._pending = [p for p in self._pending if p[0] > now_ns]
+        emitted = []
+        for _, lead, others, event, model in due:
+            worst = self._by_process.get((event.process.container.id, event.process.pid))
+            if worst is not None and worst[1] < lead.priority.value:
+                self.suppressed += 1
+                continue
+            emitted.append(self._emit(lead, others, event, model))
+        return emitted
+
+    def _emit(
+        self, lead: Finding, others: list[Finding], event: Event, model: Model | None
+    ) -> Incident:
+        incident = self._incident(lead, others, event, model)
         for sink in self.sinks:
             sink(incident)
         return incident
 
     def _repeat(self, lead: Finding, event: Event) -> bool:
         """Whether ``lead`` repeats a recent incident: the same rule for the same program
-        in the same container, or no more severe than an incident already raised for the
+        in the same container, or less severe than an incident already raised for the
         same process (one attack, one incident: the connection a reverse shell makes is
         part of the reverse shell)."""
         container = event.process.container.id
@@ -206,7 +237,7 @@ class Defender:
         if (last is not None and 0 <= event.ts - last < REPEAT_WINDOW_NS) or (
             same_process is not None
             and 0 <= event.ts - same_process[0] < REPEAT_WINDOW_NS
-            and lead.priority.value >= same_process[1]
+            and lead.priority.value > same_process[1]
         ):
             self.suppressed += 1
             return True
@@ -214,7 +245,13 @@ class Defender:
             self._recent.clear()
             self._by_process.clear()
         self._recent[key] = event.ts
-        self._by_process[(container, event.process.pid)] = (event.ts, lead.priority.value)
+        earlier = self._by_process.get((container, event.process.pid))
+        if (
+            earlier is None
+            or lead.priority.value < earlier[1]
+            or event.ts - earlier[0] >= REPEAT_WINDOW_NS
+        ):
+            self._by_process[(container, event.process.pid)] = (event.ts, lead.priority.value)
         return False
 
     def _incident(
