@@ -139,7 +139,7 @@ def test_serve_answers_over_https_with_its_generated_certificate(tmp_path: Path)
                 "kind": "token",
                 "name": "probe",
                 "role": "auditor",
-                "permissions": ["read", "read-audit"],
+                "permissions": ["read", "read-audit", "read-policy"],
             }
             login = client.post(
                 "/api/v1/session", json={"username": "admin", "password": ADMIN_PASSWORD}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,9 +21,14 @@ from stockade.cli.output import (
     threshold_words,
     write_atomically,
 )
+from stockade.cli.publishing import ConsoleOptions, Target, console_options, image_references
 from stockade.compliance.interface import Result, SecretFinding, Status
 from stockade.core.errors import PolicyFailure, StockadeError, UsageError
 from stockade.report.compliance import render_json, render_table
+
+if TYPE_CHECKING:
+    from stockade.core.advisory import Severity
+    from stockade.core.models import ArtifactInfo
 
 FORMATS = ("table", "json", "sarif")
 _IGNORE_FILE = ".stockadeignore.yaml"
@@ -40,8 +46,10 @@ class GateOptions:
     exit_code: int | None
     show_passed: bool
     ignorefile: Path | None
+    console: ConsoleOptions
 
 
+_GATE_FIELDS = ("fmt", "output", "fail_on", "exit_code", "show_passed", "ignorefile")
 _GATE_OPTIONS = (
     click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), help="Output format."),
     click.option(
@@ -72,14 +80,14 @@ _GATE_OPTIONS = (
 
 
 def _gate_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds the gate options; the command receives them as ``gate: GateOptions``."""
+    """Adds the gate and Console options; the command receives them as ``gate: GateOptions``."""
 
     @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        fields = {name: kwargs.pop(name) for name in GateOptions.__slots__}
-        return command(*args, gate=GateOptions(**fields), **kwargs)
+    def wrapper(*args: Any, console: ConsoleOptions, **kwargs: Any) -> Any:
+        fields = {name: kwargs.pop(name) for name in _GATE_FIELDS}
+        return command(*args, gate=GateOptions(**fields, console=console), **kwargs)
 
-    decorated: Any = wrapper
+    decorated: Any = console_options(wrapper)
     for option in reversed(_GATE_OPTIONS):
         decorated = option(decorated)
     return decorated  # type: ignore[no-any-return]  # click's decorators are untyped here
@@ -91,8 +99,13 @@ def _finish(
     results: Sequence[Result],
     secrets: Sequence[SecretFinding],
     gate: GateOptions,
+    *,
+    image: ArtifactInfo | None = None,
+    host: str | None = None,
 ) -> None:
-    """Apply the ignore file, write the report, and fail the gate if the report says so."""
+    """Apply the ignore file, write the report, publish it and fail the gate if the report
+    (or the Console's policy) says so. ``image`` is the image checked, when the result is
+    one image's; ``host`` the host's name, when it is a host's."""
     threshold = gate_threshold(gate.fail_on, gate.exit_code)
     results, secrets = _apply_ignore_file(ui, results, secrets, gate.ignorefile)
     fmt = gate.fmt
@@ -115,22 +128,51 @@ def _finish(
     else:
         write_atomically(gate.output, render)
         ui.info(f"wrote {len(results)} results and {len(secrets)} secrets to {gate.output}")
-    if threshold is None:
+    failure = _gate_failure(results, secrets, threshold, gate.exit_code)
+    if not gate.console.wanted:
+        if failure is not None:
+            raise failure
         return
+    from stockade.cli.publishing import finish, talk_to_console
+    from stockade.report.compliance import results_to_dict
+
+    subject = Target(name=target, host=gate.console.host or host)
+    if image is not None and subject.host is None:
+        subject = Target(
+            name=target,
+            digest=image.digest,
+            references=image_references(
+                image.repo_tags, image.repo_digests, image.kind, image.name
+            ),
+        )
+    document = results_to_dict(target, results, secrets)
+    outcome = talk_to_console(ui, gate.console, "compliance", document, subject)
+    finish(ui, outcome, failure, gate.exit_code)
+
+
+def _gate_failure(
+    results: Sequence[Result],
+    secrets: Sequence[SecretFinding],
+    threshold: Severity | None,
+    exit_code: int | None,
+) -> PolicyFailure | None:
+    if threshold is None:
+        return None
     failing = [r for r in results if r.status is Status.FAILED and r.check.severity >= threshold]
     leaks = [s for s in secrets if s.severity >= threshold]
-    if failing or leaks:
-        what = []
-        if failing:
-            what.append(f"{len(failing)} failed check(s)")
-        if leaks:
-            what.append(f"{len(leaks)} secret(s)")
-        bar = threshold_words(threshold)
-        raise PolicyFailure(
-            f"policy failed: {' and '.join(what)} at {bar} or above",
-            hint="fix what the report lists; each check says how",
-            exit_code=gate.exit_code or 1,
-        )
+    if not failing and not leaks:
+        return None
+    what = []
+    if failing:
+        what.append(f"{len(failing)} failed check(s)")
+    if leaks:
+        what.append(f"{len(leaks)} secret(s)")
+    bar = threshold_words(threshold)
+    return PolicyFailure(
+        f"policy failed: {' and '.join(what)} at {bar} or above",
+        hint="fix what the report lists; each check says how",
+        exit_code=exit_code or 1,
+    )
 
 
 def _apply_ignore_file(
@@ -234,9 +276,14 @@ def check_auto(
     results: list[Result] = []
     secrets: list[SecretFinding] = []
     config_paths: list[Path] = []
+    images: list[ArtifactInfo] = []
     for target in targets:
         if artifact.artifact_type is not None or is_image_target(target):
-            results.extend(_image_results(ui, target, artifact, max_age_days, trusted_registries))
+            found_results, info = _image_results(
+                ui, target, artifact, max_age_days, trusted_registries
+            )
+            results.extend(found_results)
+            images.append(info)
         else:
             config_paths.append(Path(target))
         if with_secrets:
@@ -253,7 +300,9 @@ def check_auto(
         results.extend(_dockerfile_results(ui, found.of(ConfigKind.DOCKERFILE)))
         for path in found.of(ConfigKind.TASK_DEFINITION) + found.of(ConfigKind.FUNCTION):
             results.extend(_serverless_results(path, ()))
-    _finish(ui, ", ".join(targets), results, secrets, gate)
+    # One image alone is that image's result; anything more is filed under its targets.
+    image = images[0] if len(targets) == 1 and images else None
+    _finish(ui, ", ".join(targets), results, secrets, gate, image=image)
 
 
 def _image_results(
@@ -262,12 +311,15 @@ def _image_results(
     artifact: ArtifactOptions,
     max_age_days: int,
     trusted_registries: Sequence[str],
-) -> list[Result]:
+) -> tuple[list[Result], ArtifactInfo]:
     from stockade.artifact import open_artifact
     from stockade.compliance.image import check_image
 
     with open_artifact(target, artifact.artifact_type, **source_options(ui, artifact)) as source:
-        return check_image(source, max_age_days=max_age_days, trusted_registries=trusted_registries)
+        results = check_image(
+            source, max_age_days=max_age_days, trusted_registries=trusted_registries
+        )
+        return results, source.info()
 
 
 def _secret_findings(
@@ -413,8 +465,8 @@ def check_image_command(
     artifact: ArtifactOptions,
 ) -> None:
     """Check an image (or a directory or zip) against the CIS Docker Benchmark's image items."""
-    results = _image_results(ui, target, artifact, max_age_days, trusted_registries)
-    _finish(ui, target, results, (), gate)
+    results, info = _image_results(ui, target, artifact, max_age_days, trusted_registries)
+    _finish(ui, target, results, (), gate, image=info)
 
 
 @check.command("secrets")
@@ -485,7 +537,9 @@ def check_host_command(
     if run_audits:
         ui.warn("--run-audits: running the benchmark's audit commands with /bin/sh")
     results = check_host(root, run_audits=run_audits, benchmark=benchmark)
-    _finish(ui, str(root), results, (), gate)
+    # Publishing this machine's own check files it under this machine's name.
+    host = socket.gethostname() if root.resolve() == Path("/") else None
+    _finish(ui, str(root), results, (), gate, host=host)
 
 
 @check.command("serverless")

@@ -18,6 +18,7 @@ from stockade.cli.output import (
     threshold_words,
     write_atomically,
 )
+from stockade.cli.publishing import ConsoleOptions, console_options
 from stockade.core.advisory import Severity
 from stockade.core.errors import PolicyFailure, UsageError
 from stockade.core.finding import ScanResult
@@ -85,6 +86,7 @@ def _severities(value: str | None) -> set[Severity] | None:
     help="OpenVEX or CycloneDX VEX document marking findings not affected (repeatable).",
 )
 @click.option("--include-dev", is_flag=True, help="Also match development-only packages.")
+@console_options
 @artifact_options
 @click.pass_obj
 def scan(
@@ -100,13 +102,15 @@ def scan(
     ignorefile: Path | None,
     vex_paths: Sequence[Path],
     include_dev: bool,
+    console: ConsoleOptions,
     artifact: ArtifactOptions,
 ) -> None:
     """Find the known vulnerabilities of every package in TARGET.
 
     TARGET is anything `stockade sbom` reads (an image tarball, an OCI layout, a
     directory, a zip, a registry image) or a CycloneDX SBOM file. Exit status: 0 when
-    the gate passes, 1 (or --exit-code) when it fails, 2 for bad input, 3 for a bug.
+    the gate passes, 1 (or --exit-code) when it fails, 2 for bad input, 3 for a bug, 4
+    when the Console could not be reached or refused (--publish, --policy-from).
     """
     severities = _severities(severity)
     threshold = gate_threshold(fail_on, exit_code)
@@ -146,16 +150,50 @@ def scan(
         write_atomically(output, lambda fh: renderer.render(result, fh))
         ui.info(f"wrote {len(shown)} findings to {output}")
 
+    failure: PolicyFailure | None = None
     failing = failing_findings(shown, threshold)
     if failing and threshold is not None:  # failing is empty without a threshold
         worst = max(f.severity for f in failing)
         bar = threshold_words(threshold)
-        raise PolicyFailure(
+        failure = PolicyFailure(
             f"policy failed: {len(failing)} finding(s) at {bar} or above (worst: {worst})",
             hint="fix or upgrade the packages, or record an accepted risk in "
             f"{IGNORE_FILE_NAME} with a reason and an expiry date",
             exit_code=exit_code or 1,
         )
+    if console.wanted:
+        full = ScanResult(
+            inventory=result.inventory, findings=findings, advisories_age=result.advisories_age
+        )
+        _console(ui, console, full, failure, exit_code)
+    elif failure is not None:
+        raise failure
+
+
+def _console(
+    ui: UI,
+    console: ConsoleOptions,
+    result: ScanResult,
+    failure: PolicyFailure | None,
+    exit_code: int | None,
+) -> None:
+    """Publish the whole result (every finding, whatever --severity showed, and the
+    packages) and gate on the Console's rule for this artifact, as the options ask."""
+    from stockade.cli.publishing import Target, finish, image_references, talk_to_console
+    from stockade.report.json import inventory_to_dict
+    from stockade.report.scan_json import scan_to_dict
+
+    document = scan_to_dict(result)
+    document["packages"] = inventory_to_dict(result.inventory)["packages"]
+    art = result.inventory.artifact
+    target = Target(
+        name=art.name,
+        digest=art.digest,
+        references=image_references(art.repo_tags, art.repo_digests, art.kind, art.name),
+        host=console.host,
+    )
+    outcome = talk_to_console(ui, console, "vulnerabilities", document, target)
+    finish(ui, outcome, failure, exit_code)
 
 
 def _inventory(ui: UI, target: str, artifact: ArtifactOptions) -> Inventory:

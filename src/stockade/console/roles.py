@@ -14,7 +14,7 @@ class Role(enum.StrEnum):
     AUDITOR = "auditor"
     """Reads everything, the audit log included; changes nothing."""
     CI = "ci"
-    """Publishes scan and check results; reads nothing."""
+    """Publishes scan and check results; reads only the policy that applies to them."""
     DEFENDER = "defender"
     """Pushes runtime events; reads nothing."""
 
@@ -26,6 +26,8 @@ class Permission(enum.StrEnum):
     PUBLISH = "publish"
     """Scan and check results."""
     PUSH_EVENTS = "push-events"
+    READ_POLICY = "read-policy"
+    """The policy that applies to an artifact (``--policy-from``), and fix dates."""
     OPERATE = "operate"
     """Day-to-day changes that are not administration (pruning now, …)."""
     ADMINISTER = "administer"
@@ -34,9 +36,11 @@ class Permission(enum.StrEnum):
 
 ROLE_PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
     Role.ADMINISTRATOR: frozenset(Permission),
-    Role.OPERATOR: frozenset({Permission.READ, Permission.PUBLISH, Permission.OPERATE}),
-    Role.AUDITOR: frozenset({Permission.READ, Permission.READ_AUDIT}),
-    Role.CI: frozenset({Permission.PUBLISH}),
+    Role.OPERATOR: frozenset(
+        {Permission.READ, Permission.PUBLISH, Permission.OPERATE, Permission.READ_POLICY}
+    ),
+    Role.AUDITOR: frozenset({Permission.READ, Permission.READ_AUDIT, Permission.READ_POLICY}),
+    Role.CI: frozenset({Permission.PUBLISH, Permission.READ_POLICY}),
     Role.DEFENDER: frozenset({Permission.PUSH_EVENTS}),
 }
 

@@ -313,6 +313,101 @@ class RuntimeEvent(Base):
 # --- policies and collections (migration 0003) ---
 
 
+class PolicyCollection(Base):
+    """A named set of artifacts: image, host and namespace globs, labels (any one)."""
+
+    __tablename__ = "policy_collections"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    images: Mapped[list[str]] = mapped_column(JSON)
+    hosts: Mapped[list[str]] = mapped_column(JSON)
+    namespaces: Mapped[list[str]] = mapped_column(JSON)
+    labels: Mapped[list[str]] = mapped_column(JSON)
+    """``key=value`` patterns; the value may be a glob."""
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(160))
+
+
+class PolicyRule(Base):
+    """One ordered rule of the vulnerability or the compliance policy."""
+
+    __tablename__ = "policy_rules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    """1 for the first rule of its kind; the first rule whose collections match wins."""
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    collections: Mapped[list[str]] = mapped_column(JSON)
+    alert_severity: Mapped[int | None] = mapped_column(SmallInteger)
+    block_severity: Mapped[int | None] = mapped_column(SmallInteger)
+    only_fixed: Mapped[bool] = mapped_column(Boolean, default=False)
+    grace_days: Mapped[int] = mapped_column(Integer, default=0)
+    count_suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+    checks: Mapped[list[str]] = mapped_column(JSON)
+    exceptions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(160))
+
+    __table_args__ = (
+        UniqueConstraint("kind", "name"),
+        Index("ix_policy_rules_kind_position", "kind", "position"),
+    )
+
+
+class PolicyContext(Base):
+    """What a publisher said about an artifact for collections: namespace and labels."""
+
+    __tablename__ = "policy_contexts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    artifact_key: Mapped[str] = mapped_column(String(600), unique=True)
+    namespace: Mapped[str | None] = mapped_column(String(253))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(160))
+
+
+class PolicyFixSeen(Base):
+    """When the Console first saw a fix for a vulnerability of a package (grace periods)."""
+
+    __tablename__ = "policy_fix_seen"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vuln_id: Mapped[str] = mapped_column(String(128))
+    package_type: Mapped[str] = mapped_column(String(32))
+    package_name: Mapped[str] = mapped_column(String(512))
+    first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("vuln_id", "package_type", "package_name"),)
+
+
+class PolicyVerdict(Base):
+    """The policy's verdict on one published scan or check result."""
+
+    __tablename__ = "policy_verdicts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(8))
+    """``pass``, ``alert`` or ``block``."""
+    rule_name: Mapped[str | None] = mapped_column(String(64))
+    collection: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    """The worst severity that crossed a threshold (0 when none did)."""
+    evaluated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_policy_verdicts_outcome_evaluated_at", "outcome", "evaluated_at"),)
+
+
 # --- alert channels, rules and outbox (migration 0004) ---
 
 
