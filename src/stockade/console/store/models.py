@@ -414,6 +414,89 @@ class PolicyVerdict(Base):
 # --- registries (migration 0005) ---
 
 
+class Registry(Base):
+    """A registry the Console scans: what to pick from it, how often, and who holds it."""
+
+    __tablename__ = "registries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(512))
+    """``https://host[:port]`` (``http://`` for a local registry only)."""
+    repositories: Mapped[list[str]] = mapped_column(JSON)
+    """Repositories to scan; empty: every repository the catalog lists."""
+    include: Mapped[list[str]] = mapped_column(JSON)
+    exclude: Mapped[list[str]] = mapped_column(JSON)
+    tag_limit: Mapped[int] = mapped_column(Integer)
+    interval_minutes: Mapped[int] = mapped_column(Integer)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    credentials: Mapped[str | None] = mapped_column(Text)
+    """User name and password as one Fernet token (key in the data dir); never returned."""
+    next_scan_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    advisory_version: Mapped[str | None] = mapped_column(String(64))
+    """The advisory data version of the last completed run (a change queues a rescan)."""
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    """While in the future, ``lease_owner`` (one Console process) is scanning it."""
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(160))
+
+
+class RegistryScanRun(Base):
+    """One scan of one registry: queued (on demand), running, completed or failed."""
+
+    __tablename__ = "registry_scan_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    registry_id: Mapped[int] = mapped_column(ForeignKey("registries.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(16))
+    """``manual``, ``schedule`` or ``advisories``."""
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(160))
+    queued_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    advisory_version: Mapped[str | None] = mapped_column(String(64))
+    repositories: Mapped[int] = mapped_column(Integer, default=0)
+    images_found: Mapped[int] = mapped_column(Integer, default=0)
+    images_scanned: Mapped[int] = mapped_column(Integer, default=0)
+    images_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    images_failed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """``{"image": …, "error": …}`` for each image (or repository) that could not be done."""
+    error: Mapped[str | None] = mapped_column(Text)
+    """Why the run failed as a whole."""
+
+    __table_args__ = (
+        Index("ix_registry_scan_runs_registry_id_id", "registry_id", "id"),
+        Index("ix_registry_scan_runs_status", "status"),
+    )
+
+
+class RegistryImage(Base):
+    """A tag a registry scan picked, the manifest it named, and the scan stored for it."""
+
+    __tablename__ = "registry_images"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    registry_id: Mapped[int] = mapped_column(ForeignKey("registries.id", ondelete="CASCADE"))
+    repository: Mapped[str] = mapped_column(String(256))
+    tag: Mapped[str] = mapped_column(String(128))
+    digest: Mapped[str] = mapped_column(String(256), index=True)
+    """The manifest (or index) digest the tag named."""
+    image_digest: Mapped[str | None] = mapped_column(String(256))
+    """The image (config) digest: the Console's image key."""
+    created: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    advisory_version: Mapped[str | None] = mapped_column(String(64))
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("scans.id", ondelete="SET NULL"))
+    scanned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (UniqueConstraint("registry_id", "repository", "tag"),)
+
+
 # --- defenders and login throttling (migration 0006) ---
 
 
