@@ -411,6 +411,92 @@ class PolicyVerdict(Base):
 # --- alert channels, rules and outbox (migration 0004) ---
 
 
+class AlertChannel(Base):
+    """Where alerts go: a webhook, Slack, syslog or SMTP. ``secrets`` holds what the API
+    never returns (URLs with tokens, passwords, HMAC secrets, private keys)."""
+
+    __tablename__ = "alert_channels"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    secrets: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class AlertRule(Base):
+    """Which events go to which channels, and how long a storm is gathered into one message."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    kinds: Mapped[list[str]] = mapped_column(JSON)
+    """Glob patterns over the event kind (``policy.*.block``)."""
+    min_severity: Mapped[str] = mapped_column(String(16))
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    """Label name to glob (``!glob`` negates); all must match."""
+    aggregate_seconds: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class AlertRuleChannel(Base):
+    __tablename__ = "alert_rule_channels"
+
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_channels.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class AlertDelivery(Base):
+    """The outbox: one message to one channel, gathering a rule's events until ``due_at``,
+    then sent by whichever Console process claims it (retried with backoff)."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alert_rules.id", ondelete="SET NULL"), index=True
+    )
+    rule_name: Mapped[str] = mapped_column(String(128))
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_channels.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    """``collecting``, ``pending``, ``sending``, ``delivered`` or ``failed``."""
+    event_count: Mapped[int] = mapped_column(Integer)
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    """The first few events, as JSON."""
+    kind_counts: Mapped[dict[str, int]] = mapped_column(JSON)
+    severity: Mapped[str] = mapped_column(String(16))
+    """The most severe event's severity."""
+    first_event_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_event_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    due_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_alert_deliveries_status_due_at", "status", "due_at"),
+        Index("ix_alert_deliveries_rule_id_channel_id_status", "rule_id", "channel_id", "status"),
+    )
+
+
 # --- registries (migration 0005) ---
 
 
