@@ -18,6 +18,7 @@ from typing import Any, Final, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -41,6 +42,7 @@ __all__ = [
     "AccessControl",
     "RouteAccess",
     "access_table",
+    "is_page",
     "principal_of",
     "requires",
 ]
@@ -91,6 +93,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def is_page(path: str) -> bool:
+    """A web UI page (every path outside ``/api/`` and ``/metrics``): browsers without a
+    session are sent to log in, refusals are pages, forms carry the CSRF token as a field."""
+    return path.lstrip("/").split("/", 1)[0] not in ("api", "metrics")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,17 @@ class AccessControl:
         del known_path
         return AUTHENTICATED
 
+    @staticmethod
+    def refuse(
+        scope: Scope, page: bool, principal: Principal, detail: str, hint: str | None = None
+    ) -> Response:
+        """403: a page for a browser on a UI page, problem JSON for the API."""
+        if page:
+            from stockade.console.web.gate import forbidden_page
+
+            return forbidden_page(scope, principal, detail)
+        return problem_response(403, "Forbidden", detail, hint=hint)
+
     def authenticate(self, scope: Scope) -> Principal | None:
         now = self.context.clock()
         authorization = _header(scope, b"authorization")
@@ -167,29 +186,31 @@ class AccessControl:
         if access == PUBLIC:
             await self.app(scope, receive, send)
             return
+        page = is_page(scope["path"])
         principal = await run_in_threadpool(self.authenticate, scope)
         if principal is None:
-            response = unauthenticated("no valid API token or session came with the request")
+            if page:  # a browser: to the log-in page, and back here after
+                from stockade.console.web.gate import login_redirect  # late: web imports us
+
+                response: Response = login_redirect(scope)
+            else:
+                response = unauthenticated("no valid API token or session came with the request")
             await response(scope, receive, send)
             return
-        if (
-            principal.session_id is not None
-            and scope["method"] not in SAFE_METHODS
-            and not csrf_matches(principal, _header(scope, CSRF_HEADER.encode()))
-        ):
-            response = problem_response(
-                403,
-                "Forbidden",
-                "a session request that changes something needs its CSRF token",
-                hint="send the csrfToken the login answered with as X-CSRF-Token",
-            )
-            await response(scope, receive, send)
-            return
+        if principal.session_id is not None and scope["method"] not in SAFE_METHODS:
+            presented = _header(scope, CSRF_HEADER.encode())
+            if presented is None and page:  # an HTML form sends it as a field of its body
+                from stockade.console.web.gate import form_csrf_token
+
+                presented, receive = await form_csrf_token(scope, receive)
+            if not csrf_matches(principal, presented):
+                detail = "a session request that changes something needs its CSRF token"
+                hint = "send the csrfToken the login answered with as X-CSRF-Token"
+                await self.refuse(scope, page, principal, detail, hint)(scope, receive, send)
+                return
         if access != AUTHENTICATED and not allows(principal.role, Permission(access)):
-            response = problem_response(
-                403, "Forbidden", f"the role {principal.role.value} may not do this"
-            )
-            await response(scope, receive, send)
+            detail = f"the role {principal.role.value} may not do this"
+            await self.refuse(scope, page, principal, detail)(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
