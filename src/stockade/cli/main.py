@@ -42,6 +42,7 @@ _COMMANDS = {
     "policy": "stockade.cli.policy:policy",
     "sbom": "stockade.cli.sbom:sbom",
     "scan": "stockade.cli.scan:scan",
+    "waf": "stockade.cli.waf:waf",
 }
 """Commands, imported when used: a command's start-up does not pay for the others."""
 

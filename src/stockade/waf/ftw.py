@@ -2,21 +2,29 @@
 
 Each stage's input is turned into the request go-ftw would send; the target answers with
 the ids of the rules that matched (what go-ftw reads from the WAF's log); the stage passes
-when every ``expect_ids`` id is there and no ``no_expect_ids`` id is. Stages that only
-check an HTTP status are judged by the proxy, not the engine, and are counted apart.
+when every ``expect_ids`` id is there and no ``no_expect_ids`` id is.
 
-:class:`EngineTarget` runs the engine in-process. A later target will send the same
-requests to the real proxy over HTTP; the cases, the setup and the overrides stay.
+:class:`EngineTarget` runs the engine in-process; stages that only check an HTTP status
+are counted apart there. :class:`HttpTarget` sends each stage's raw bytes to the running
+proxy and reads the matched ids from the proxy's audit log (the lines of the stage's own
+connection, by client port), so it judges statuses as well. Overrides files replace a
+test's expected output, as go-ftw's ``--overrides`` does.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import yaml
 
@@ -82,12 +90,43 @@ class StageResult:
     missing: frozenset[int]
     unexpected: frozenset[int]
     error: str = ""
+    status: int = 0
+    """The HTTP status answered (targets that exchange over HTTP only; 0: none)."""
 
 
 class FtwTarget(Protocol):
     """Something that answers a go-ftw stage with the ids of the rules that matched."""
 
     def matched_ids(self, stage: Stage) -> frozenset[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    status: int
+    """The response status, 0 when the connection ended without one."""
+    matched: frozenset[int]
+    error: str = ""
+
+
+@runtime_checkable
+class ExchangeTarget(Protocol):
+    """A target that answers with the HTTP status too (a real server)."""
+
+    def exchange(self, stage: Stage) -> Exchange: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A test's expected output replaced for one engine or server (go-ftw overrides)."""
+
+    reason: str
+    status: tuple[int, ...] = ()
+    expect_ids: frozenset[int] = frozenset()
+    no_expect_ids: frozenset[int] = frozenset()
+
+    @property
+    def checks(self) -> bool:
+        return bool(self.status or self.expect_ids or self.no_expect_ids)
 
 
 def _ids(value: Any) -> frozenset[int]:
@@ -135,6 +174,27 @@ def load_overrides(path: Path) -> dict[str, str]:
     return overrides
 
 
+def load_test_overrides(path: Path) -> dict[str, Override]:
+    """``{"920100-4": Override(...)}`` from a go-ftw overrides file, with the outputs."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    overrides: dict[str, Override] = {}
+    for entry in document.get("test_overrides", []) or []:
+        output = entry.get("output") or {}
+        log = output.get("log") or {}
+        status = output.get("status")
+        override = Override(
+            reason=str(entry.get("reason", "")).strip(),
+            status=tuple(int(s) for s in (status if isinstance(status, list) else [status]))
+            if status
+            else (),
+            expect_ids=_ids(log.get("expect_ids")) | _ids(output.get("expect_id")),
+            no_expect_ids=_ids(log.get("no_expect_ids")) | _ids(output.get("no_expect_id")),
+        )
+        for test_id in entry.get("test_ids", []):
+            overrides[f"{entry['rule_id']}-{test_id}"] = override
+    return overrides
+
+
 def build_request(stage_input: Mapping[str, Any]) -> HttpRequest:
     """The request go-ftw sends for a stage (raises RequestError when it is not HTTP)."""
     encoded = stage_input.get("encoded_request")
@@ -143,6 +203,35 @@ def build_request(stage_input: Mapping[str, Any]) -> HttpRequest:
     raw_request = stage_input.get("raw_request")
     if raw_request:
         return parse_request(str(raw_request).encode("latin-1", "replace"))
+    method, uri, version, headers, body = _stage_fields(stage_input)
+    return HttpRequest(
+        method=method,
+        uri=uri,
+        protocol=version,
+        headers=tuple(headers),
+        body=body,
+        remote_addr="127.0.0.1",
+        server_port=int(stage_input.get("port", 80) or 80),
+    )
+
+
+def raw_request(stage_input: Mapping[str, Any]) -> bytes:
+    """The bytes go-ftw puts on the wire for a stage: the encoded or raw request as given,
+    else ``METHOD URI VERSION``, the headers in order, an empty line and the data."""
+    encoded = stage_input.get("encoded_request")
+    if encoded:
+        return base64.b64decode(encoded)
+    raw = stage_input.get("raw_request")
+    if raw:
+        return str(raw).encode("latin-1", "replace")
+    method, uri, version, headers, body = _stage_fields(stage_input)
+    lines = [f"{method} {uri} {version}", *(f"{k}: {v}" for k, v in headers), "", ""]
+    return "\r\n".join(lines).encode("latin-1") + body
+
+
+def _stage_fields(
+    stage_input: Mapping[str, Any],
+) -> tuple[str, str, str, list[tuple[str, str]], bytes]:
     headers: list[tuple[str, str]] = [
         (_wire(k), _wire(v)) for k, v in (stage_input.get("headers") or {}).items()
     ]
@@ -157,14 +246,12 @@ def build_request(stage_input: Mapping[str, Any]) -> HttpRequest:
             headers.append(("Content-Type", "application/x-www-form-urlencoded"))
         if body and "content-length" not in names and "transfer-encoding" not in names:
             headers.append(("Content-Length", str(len(body))))
-    return HttpRequest(
-        method=_wire(stage_input.get("method", "GET")),
-        uri=_wire(stage_input.get("uri", "/")),
-        protocol=_wire(stage_input.get("version", "HTTP/1.1")),
-        headers=tuple(headers),
-        body=body,
-        remote_addr="127.0.0.1",
-        server_port=int(stage_input.get("port", 80) or 80),
+    return (
+        _wire(stage_input.get("method", "GET")),
+        _wire(stage_input.get("uri", "/")),
+        _wire(stage_input.get("version", "HTTP/1.1")),
+        headers,
+        body,
     )
 
 
@@ -216,7 +303,100 @@ class EngineTarget:
         return transaction.verdict().matched_ids
 
 
+class HttpTarget:
+    """Sends stages to a running proxy over HTTP and reads what matched from its audit log.
+
+    Each stage goes on a connection of its own; the proxy writes a decision's audit line
+    before it answers, so once the answer is read, every line of that connection (told
+    apart by client port, and by time from an earlier connection on the same port) is in
+    the file. Safe to use from several threads at once.
+    """
+
+    def __init__(self, host: str, port: int, audit_log: Path, *, timeout: float = 30.0) -> None:
+        self.host = host
+        self.port = port
+        self.audit_log = audit_log
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._offset = 0
+        self._partial = b""
+        self._by_port: dict[int, list[tuple[float, frozenset[int]]]] = {}
+
+    def matched_ids(self, stage: Stage) -> frozenset[int]:
+        return self.exchange(stage).matched
+
+    def exchange(self, stage: Stage) -> Exchange:
+        data = raw_request(stage.input)
+        method = str(stage.input.get("method", "GET"))
+        started = time.time()
+        status = 0
+        error = ""
+        with socket.create_connection((self.host, self.port), timeout=self.timeout) as sock:
+            local_port = int(sock.getsockname()[1])
+            try:
+                sock.sendall(data)
+                response = http.client.HTTPResponse(sock, method=method)
+                try:
+                    response.begin()
+                    status = response.status
+                    response.read()
+                finally:
+                    response.close()
+            except (http.client.HTTPException, OSError) as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            matched = self._matched(local_port, started)
+        return Exchange(status, matched, error)
+
+    def _matched(self, port: int, since: float) -> frozenset[int]:
+        with self._lock:
+            self._read_new_lines()
+            entries = self._by_port.pop(port, [])
+        found: set[int] = set()
+        for when, ids in entries:
+            if when >= since:
+                found |= ids
+        return frozenset(found)
+
+    def _read_new_lines(self) -> None:
+        try:
+            with self.audit_log.open("rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(data)
+        data = self._partial + data
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            when = datetime.fromisoformat(str(event["time"])).timestamp()
+            ids = frozenset(int(i) for i in event.get("rule_ids", []) if str(i).isdigit())
+            self._by_port.setdefault(int(event["client_port"]), []).append((when, ids))
+
+
+def judge(stage: Stage, exchange: Exchange) -> StageResult:
+    """A stage's verdict on what a server answered: the log ids and, when the stage
+    names one, the status."""
+    missing = stage.expect_ids - exchange.matched
+    unexpected = stage.no_expect_ids & exchange.matched
+    status_ok = not stage.status or exchange.status in stage.status
+    return StageResult(
+        stage,
+        not missing and not unexpected and status_ok,
+        exchange.matched,
+        missing,
+        unexpected,
+        exchange.error,
+        exchange.status,
+    )
+
+
 def run_stage(target: FtwTarget, stage: Stage) -> StageResult:
+    if isinstance(target, ExchangeTarget):
+        return judge(stage, target.exchange(stage))
     try:
         matched = target.matched_ids(stage)
     except RequestError as exc:
@@ -235,8 +415,14 @@ def run_stage(target: FtwTarget, stage: Stage) -> StageResult:
 @dataclass(frozen=True, slots=True)
 class Report:
     results: tuple[StageResult, ...]
+    """Stages that check the log (and, with an HTTP target, their status)."""
     overridden: tuple[tuple[Stage, str], ...]
     status_only: int
+    """Stages that check only what this target cannot judge (a status, a log regex)."""
+    status_results: tuple[StageResult, ...] = ()
+    """Stages that check only the status, judged by an HTTP target."""
+    replaced: int = 0
+    """Stages judged against an override's output instead of their own."""
 
     @property
     def passed(self) -> int:
@@ -255,19 +441,53 @@ class Report:
 
 
 def run(
-    target: FtwTarget, stages: list[Stage], overrides: Mapping[str, str] | None = None
+    target: FtwTarget,
+    stages: list[Stage],
+    overrides: Mapping[str, str | Override] | None = None,
+    *,
+    parallel: int = 1,
 ) -> Report:
-    """Run the stages that check the log; overridden tests are set aside with their reason."""
-    results = []
+    """Run the stages the target can judge. An override with an output replaces the
+    stage's expectations; one without (a bare reason) sets the test aside. ``parallel``
+    runs that many stages at once (for targets that allow it, such as :class:`HttpTarget`).
+    """
+    judged: list[Stage] = []
+    status_stages: list[Stage] = []
     overridden = []
     status_only = 0
-    for stage in stages:
-        if not stage.checks_log:
+    replaced = 0
+    exchanges = isinstance(target, ExchangeTarget)
+    for original in stages:
+        stage = original
+        override = (overrides or {}).get(stage.test_id)
+        if override is not None:
+            if isinstance(override, str) or not override.checks:
+                reason = override if isinstance(override, str) else override.reason
+                overridden.append((stage, reason))
+                continue
+            stage = replace(
+                stage,
+                status=override.status,
+                expect_ids=override.expect_ids,
+                no_expect_ids=override.no_expect_ids,
+            )
+            replaced += 1
+        if stage.checks_log:
+            judged.append(stage)
+        elif exchanges and stage.status:
+            status_stages.append(stage)
+        else:
             status_only += 1
-            continue
-        reason = (overrides or {}).get(stage.test_id)
-        if reason is not None:
-            overridden.append((stage, reason))
-            continue
-        results.append(run_stage(target, stage))
-    return Report(tuple(results), tuple(overridden), status_only)
+    everything = judged + status_stages
+    if parallel > 1:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            outcomes = list(pool.map(lambda s: run_stage(target, s), everything))
+    else:
+        outcomes = [run_stage(target, s) for s in everything]
+    return Report(
+        tuple(outcomes[: len(judged)]),
+        tuple(overridden),
+        status_only,
+        tuple(outcomes[len(judged) :]),
+        replaced,
+    )
