@@ -8,6 +8,8 @@ pipeline can tell "the image fails our rules" from "the scan could not run"):
 * 2: usage or input error: a bad option, a missing or unreadable or corrupt artifact
 * 3: internal error: a bug in Stockade, reported without a traceback unless
   ``STOCKADE_DEBUG`` is set
+* 4: the Console could not be reached or refused (``--publish``, ``--policy-from``); the
+  report was still written
 * 130: interrupted (Ctrl-C)
 """
 
