@@ -210,8 +210,45 @@ def csrf_of(client: httpx.Client) -> str:
     return str(client.cookies["stockade_csrf"])
 
 
+def assert_page_headers(answer: httpx.Response) -> None:
+    """The headers every page carries, and no inline script or style in it."""
+    assert answer.headers["content-type"].startswith("text/html")
+    csp = answer.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["cache-control"] == "no-store"
+    # What the policy forbids is not in the page either: no inline script or style.
+    assert not re.search(r"<script(?![^>]*\bsrc=)", answer.text)
+    assert not re.search(r"\sstyle=", answer.text)
+    assert not re.search(r"\son[a-z]+=", answer.text)
+
+
 @pytest.fixture
 def fleet(
     console: RunningConsole, real_scan: dict[str, Any], real_checks: list[dict[str, Any]]
 ) -> Fleet:
     return publish_fleet(console, real_scan, real_checks)
+
+
+def post_form(
+    client: httpx.Client, path: str, data: dict[str, Any] | None = None
+) -> httpx.Response:
+    """Send a page's form as a browser does: URL-encoded, with the session's CSRF token
+    (a list value is a field repeated, as ticked checkboxes are)."""
+    return client.post(path, data={**(data or {}), "csrf_token": csrf_of(client)})
+
+
+def audit_actions(console: RunningConsole, prefix: str) -> list[tuple[str, str, str]]:
+    """(action, actor, target) of the audit entries whose action starts with ``prefix``."""
+    from sqlalchemy import select
+
+    from stockade.console.store.models import AuditEntry
+
+    with console.store.read() as session:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.action.startswith(prefix)).order_by(AuditEntry.id)
+        )
+        return [(r.action, r.actor, r.target) for r in rows]

@@ -17,11 +17,16 @@ from typing import Any
 import httpx
 import pytest
 
+from stockade.console.alerts.outbox import RetryPolicy
+from stockade.console.alerts.sealing import box_for
+from stockade.console.alerts.testing import HttpReceiver, wait_until
+from stockade.console.alerts.worker import AlertSettings, DeliveryWorker
+from stockade.console.client import publish_scan
 from stockade.console.roles import Role
 from stockade.console.testing import synthetic_scan_document
 
 from ..conftest import ADMIN_PASSWORD, RunningConsole
-from .conftest import Fleet, publish_fleet
+from .conftest import Fleet, as_image, publish_fleet
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -171,6 +176,84 @@ def test_an_administrator_creates_and_revokes_a_token(console: RunningConsole, p
     assert problems.messages == []
 
 
+def test_a_stricter_rule_changes_the_next_verdict(
+    console: RunningConsole, real_scan: dict[str, Any], page: Page
+) -> None:
+    """Make a rule in the policies page, publish a real scan, tighten the rule's block
+    threshold, publish again: the new verdict blocks, for the findings the page names."""
+    problems = PageProblems(page)
+    worst = {f["severity"] for f in real_scan["findings"] if not f["suppressed"]}
+    assert "medium" in worst
+    assert not worst & {"critical", "high"}  # so "block at high" only alerts
+    log_in(page, console.url)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Policies").click()
+    expect(page.get_by_role("heading", name="Policies", exact=True)).to_be_visible()
+    vulnerabilities = page.locator("section#vulnerabilities")
+    expect(vulnerabilities).to_contain_text("No rules: every result passes.")
+    vulnerabilities.get_by_role("link", name="New rule").click()
+    page.get_by_label("Name").fill("default")
+    page.get_by_label("Alert at").select_option("medium")
+    page.get_by_label("Block at").select_option("high")
+    page.get_by_role("button", name="Create rule").click()
+    expect(page.get_by_text("The rule was created.")).to_be_visible()
+
+    shop = as_image(real_scan, "example/shop:2.4", "ab")
+    publish_scan(console.url, console.tokens[Role.CI], shop)
+    page.reload()
+    verdicts = page.locator("table.verdicts tbody tr")
+    expect(verdicts).to_have_count(1)
+    expect(verdicts.first.locator(".outcome")).to_have_text("alert")
+
+    vulnerabilities.get_by_role("link", name="default").click()
+    expect(page.get_by_role("heading", name="Rule default")).to_be_visible()
+    page.get_by_label("Block at").select_option("medium")
+    page.get_by_role("button", name="Save rule").click()
+    expect(page.get_by_text("The rule was saved.")).to_be_visible()
+
+    publish_scan(console.url, console.tokens[Role.CI], shop)
+    page.reload()
+    expect(verdicts).to_have_count(2)
+    newest = verdicts.first
+    expect(newest.locator(".outcome")).to_have_text("block")
+    expect(verdicts.nth(1).locator(".outcome")).to_have_text("alert")
+    expect(newest.locator(".reasons code").first).to_have_text(re.compile(r"^DEBCL-"))
+    expect(newest).to_contain_text("blocks")
+    newest.get_by_role("link", name="example/shop:2.4").click()
+    expect(page.get_by_role("heading", name="example/shop:2.4")).to_be_visible()
+    expect(page.get_by_text(shop["artifact"]["digest"])).to_be_visible()
+    assert problems.messages == []
+
+
+def test_a_webhook_channel_is_added_and_tested(console: RunningConsole, page: Page) -> None:
+    problems = PageProblems(page)
+    log_in(page, console.url)
+    with HttpReceiver() as receiver:
+        hook = receiver.url("/services/T0KEN-in-the-path")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Alerts").click()
+        expect(page.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
+        page.get_by_role("link", name="Webhook", exact=True).click()
+        expect(page.get_by_role("heading", name="New Webhook channel")).to_be_visible()
+        page.get_by_label("Name").fill("secops")
+        page.get_by_label("URL").fill(hook)
+        page.get_by_role("button", name="Create channel").click()
+        expect(page.get_by_text("The channel was created.")).to_be_visible()
+        row = page.locator("#channels tbody tr", has_text="secops")
+        expect(row).to_contain_text(f"URL set (http://127.0.0.1:{receiver.port})")
+        assert "T0KEN-in-the-path" not in page.content()  # write-only
+        row.get_by_role("button", name="Test").click()
+        expect(
+            page.get_by_text("A test message was delivered to the channel “secops”.")
+        ).to_be_visible()
+        assert wait_until(lambda: len(receiver.requests) == 1, timeout=5)
+    (request,) = receiver.requests
+    assert request.path == "/services/T0KEN-in-the-path"
+    message = request.json()
+    assert message["test"] is True
+    assert message["events"][0]["kind"] == "alerts.test"
+    assert "T0KEN-in-the-path" not in page.content()
+    assert problems.messages == []
+
+
 def _png_size(path: Path) -> tuple[int, int]:
     header = path.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
@@ -217,6 +300,146 @@ def _realistic_fleet(
     return fleet
 
 
+FAST_DELIVERY = AlertSettings(
+    poll_seconds=0.02,
+    send_timeout_seconds=2,
+    retry=RetryPolicy(base_seconds=0.05, factor=2, cap_seconds=0.2, max_attempts=2, jitter=0),
+)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _governance(console: RunningConsole, receiver: HttpReceiver) -> None:
+    """Collections, rules and alert routing as a team might set them up, before the fleet
+    is published (so its results get verdicts and its blocks become deliveries)."""
+    with httpx.Client(
+        base_url=console.url,
+        headers={"Authorization": f"Bearer {console.tokens[Role.ADMINISTRATOR]}"},
+        timeout=30,
+    ) as admin:
+        for body in (
+            {
+                "name": "checkout",
+                "description": "Cart and payments services (PCI scope)",
+                "images": ["registry.example.com/checkout/*"],
+            },
+            {"name": "platform", "images": ["registry.example.com/platform/*"]},
+            {"name": "prod-nodes", "hosts": ["node-*.example"], "namespaces": ["prod-*"]},
+        ):
+            admin.post("/api/v1/policies/collections", json=body).raise_for_status()
+        for kind, body in (
+            (
+                "vulnerabilities",
+                {
+                    "name": "pci",
+                    "description": "No fixable high findings in the payment path",
+                    "collections": ["checkout"],
+                    "alertThreshold": "medium",
+                    "blockThreshold": "high",
+                    "onlyFixed": True,
+                    "graceDays": 14,
+                    "exceptions": [
+                        {
+                            "id": "CVE-2023-4911",
+                            "reason": "no setuid binaries",
+                            "expires": "2026-12-31",
+                        }
+                    ],
+                },
+            ),
+            (
+                "vulnerabilities",
+                {"name": "platform", "collections": ["platform"], "alertThreshold": "high"},
+            ),
+            (
+                "vulnerabilities",
+                {"name": "default", "alertThreshold": "high", "blockThreshold": "critical"},
+            ),
+            (
+                "compliance",
+                {
+                    "name": "k8s-baseline",
+                    "collections": ["prod-nodes", "all"],
+                    "alertThreshold": "medium",
+                    "blockThreshold": "high",
+                    "checks": ["STK-K8S-*"],
+                },
+            ),
+        ):
+            admin.post(f"/api/v1/policies/rules/{kind}", json=body).raise_for_status()
+        channels = []
+        for body in (
+            {
+                "kind": "webhook",
+                "name": "secops-webhook",
+                "config": {
+                    "url": receiver.url("/hooks/stockade"),
+                    "secret": "a-shared-hmac-secret-value",
+                },
+            },
+            {
+                "kind": "slack",
+                "name": "slack-security",
+                "config": {"url": f"http://127.0.0.1:{_closed_port()}/services/T0/B0/x"},
+            },
+            {
+                "kind": "email",
+                "name": "on-call-mail",
+                "enabled": False,
+                "config": {
+                    "host": "smtp.example.org",
+                    "sender": "stockade@example.org",
+                    "recipients": ["oncall@example.org"],
+                },
+            },
+        ):
+            answer = admin.post("/api/v1/alerts/channels", json=body)
+            answer.raise_for_status()
+            channels.append(answer.json()["id"])
+        for body in (
+            {
+                "name": "blocks",
+                "kinds": ["policy.*.block"],
+                "channels": channels[:2],
+                "aggregateSeconds": 0,
+            },
+            {
+                "name": "prod-incidents",
+                "kinds": ["runtime.incident", "registry.scan.failed"],
+                "minSeverity": "high",
+                "labels": {"namespace": "prod-*"},
+                "channels": [channels[2]],
+                "aggregateSeconds": 300,
+            },
+        ):
+            admin.post("/api/v1/alerts/rules", json=body).raise_for_status()
+
+
+def _deliver(console: RunningConsole) -> None:
+    """Send what the fleet's blocks queued (some arrive, the Slack channel fails)."""
+    assert console.context is not None
+    worker = DeliveryWorker(
+        console.store, FAST_DELIVERY, box=box_for(console.context.config.data_dir)
+    )
+
+    def settled() -> bool:
+        worker.run_once()
+        with httpx.Client(
+            base_url=console.url,
+            headers={"Authorization": f"Bearer {console.tokens[Role.AUDITOR]}"},
+        ) as reader:
+            page = reader.get("/api/v1/alerts/deliveries", params={"limit": 1000}).json()
+        return all(d["status"] in ("delivered", "failed") for d in page["items"])
+
+    assert wait_until(settled, timeout=30)
+
+
 def test_screenshots_of_the_main_pages(
     console: RunningConsole,
     real_scan: dict[str, Any],
@@ -224,7 +447,10 @@ def test_screenshots_of_the_main_pages(
     page: Page,
     tmp_path: Path,
 ) -> None:
-    fleet = _realistic_fleet(console, real_scan, real_checks)
+    with HttpReceiver() as receiver:
+        _governance(console, receiver)
+        fleet = _realistic_fleet(console, real_scan, real_checks)
+        _deliver(console)
     problems = PageProblems(page)
     log_in(page, console.url)
     out = Path(os.environ.get("STOCKADE_UI_SCREENSHOTS", tmp_path))
@@ -236,6 +462,8 @@ def test_screenshots_of_the_main_pages(
         "image-findings": (f"/images/{shop}", "example/shop:2.4"),
         "vulnerabilities": ("/vulnerabilities", "Vulnerabilities"),
         "compliance": ("/compliance", "Compliance"),
+        "policies": ("/policies", "Policies"),
+        "alerts": ("/alerts", "Alerts"),
     }
     for name, (path, heading) in pages.items():
         page.goto(console.url + path)

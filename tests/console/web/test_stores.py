@@ -5,11 +5,25 @@ from __future__ import annotations
 
 import re
 
+from stockade.console.roles import Role
+
 from ..conftest import RunningConsole
 from .conftest import HOSTILE, Fleet, log_in
 
 
 def test_every_page_renders_on_this_store(console: RunningConsole, fleet: Fleet) -> None:
+    api = console.client(Role.ADMINISTRATOR)
+    for path, body in (
+        ("/api/v1/policies/collections", {"name": "shop", "images": ["example/shop:*"]}),
+        ("/api/v1/policies/rules/vulnerabilities", {"name": "gate", "collections": ["shop"]}),
+        (
+            "/api/v1/alerts/channels",
+            {"kind": "webhook", "name": "hook", "config": {"url": "https://hooks.example/x"}},
+        ),
+        ("/api/v1/registries", {"name": "harbor", "url": "https://harbor.example.com"}),
+        ("/api/v1/defenders", {"name": "node-1.example"}),
+    ):
+        api.post(path, json=body).raise_for_status()
     admin = log_in(console)
     shop = fleet.real_images["example/shop:2.4"]
     pages = {
@@ -24,6 +38,15 @@ def test_every_page_renders_on_this_store(console: RunningConsole, fleet: Fleet)
         "/incidents": "Terminal shell in container",
         "/users": "admin",
         "/tokens": "test-ci",
+        "/policies": "vulnerabilities/gate",
+        "/policies?outcome=pass": "example/payments:1.9",
+        "/policies/rules/vulnerabilities/gate": 'value="shop" checked',
+        "/policies/collections/shop": "example/shop:*",
+        "/alerts": "https://hooks.example",
+        "/alerts/channels/1": "hook",
+        "/registries": "https://harbor.example.com",
+        "/registries/1": "harbor",
+        "/defenders": "node-1.example",
     }
     for path, expected in pages.items():
         answer = admin.get(path)

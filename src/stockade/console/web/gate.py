@@ -16,10 +16,20 @@ from starlette.types import Message, Receive, Scope
 from stockade.console.identity.accounts import Principal
 from stockade.console.web.render import CSRF_FIELD, SECURITY_HEADERS, csrf_token_of, render
 
-__all__ = ["FORM_LIMIT", "forbidden_page", "form_csrf_token", "login_redirect", "safe_next"]
+__all__ = [
+    "FORM_FIELDS",
+    "FORM_LIMIT",
+    "forbidden_page",
+    "form_csrf_token",
+    "login_redirect",
+    "safe_next",
+]
 
-FORM_LIMIT = 64 * 1024
-"""The UI's forms are a few fields; a bigger body is not one of them."""
+FORM_LIMIT = 512 * 1024
+"""The largest UI form: a policy rule with its exceptions (up to 1,000 of them), or an
+alert channel with PEM certificates and a key; a bigger body is not one of them."""
+FORM_FIELDS = 5000
+"""Fields of the largest UI form (three per exception of a rule, and a few more)."""
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 
@@ -70,7 +80,7 @@ async def form_csrf_token(scope: Scope, receive: Receive) -> tuple[str | None, R
     body = b"".join(chunks)
     token = None
     try:
-        for name, value in parse_qsl(body.decode("latin-1"), max_num_fields=200):
+        for name, value in parse_qsl(body.decode("latin-1"), max_num_fields=FORM_FIELDS):
             if name == CSRF_FIELD:
                 token = value
     except ValueError:

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from starlette.requests import Request
+from starlette.responses import Response
 
+from stockade.console.api.listing import ListParams
 from stockade.console.store.queries import Page
 from stockade.console.web.render import url
+from stockade.core.errors import InternalError
 
 __all__ = ["SEVERITIES", "Listing", "choice", "listing", "text", "yes_no"]
 
@@ -84,6 +87,18 @@ class Listing:
 
     def fill(self, page: Page) -> Listing:
         self.items, self.total = page.items, page.total
+        return self
+
+    @property
+    def api_params(self) -> ListParams:
+        """This page as an API list function's paging (JSON)."""
+        return ListParams(limit=self.size, offset=self.offset, format="json")
+
+    def fill_from_api(self, answer: dict[str, Any] | Response) -> Listing:
+        """This page from what an API list function answered for :attr:`api_params`."""
+        if not isinstance(answer, dict):
+            raise InternalError("an API list answered CSV where JSON was asked for")
+        self.items, self.total = list(answer["items"]), int(answer["total"])
         return self
 
 

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from stockade.console.store.models import ApiToken, RuntimeEvent, User
+from stockade.console.store.models import ApiToken, PolicyVerdict, RuntimeEvent, User
 from stockade.console.store.queries import Page
 
-__all__ = ["list_tokens", "list_users", "recent_events"]
+__all__ = ["list_tokens", "list_users", "recent_events", "verdict_reasons"]
 
 
 def _total(session: Session, model: type[Any]) -> int:
@@ -72,3 +72,21 @@ def recent_events(session: Session, *, limit: int) -> list[dict[str, Any]]:
         }
         for e in rows
     ]
+
+
+def verdict_reasons(
+    session: Session, scan_ids: list[int]
+) -> dict[int, tuple[list[dict[str, Any]], list[str]]]:
+    """The stored reasons and notes of the verdicts on a page of scans (one query by the
+    unique ``scan_id``): what ``GET /api/v1/scans/{id}/verdict`` answers, for a list."""
+    if not scan_ids:
+        return {}
+    rows = session.execute(
+        select(PolicyVerdict.scan_id, PolicyVerdict.detail).where(
+            PolicyVerdict.scan_id.in_(scan_ids)
+        )
+    )
+    return {
+        scan_id: (list(detail.get("reasons") or []), list(detail.get("notes") or []))
+        for scan_id, detail in rows
+    }

@@ -167,10 +167,18 @@ NAVIGATION: Final = (
     NavEntry("incidents", "Incidents", "/incidents", Permission.READ),
     NavEntry("policies", "Policies", "/policies", Permission.READ, "govern"),
     NavEntry("alerts", "Alerts", "/alerts", Permission.READ, "govern"),
+    NavEntry("registries", "Registries", "/registries", Permission.READ, "sources"),
+    NavEntry("defenders", "Defenders", "/defenders", Permission.READ, "sources"),
     NavEntry("users", "Users", "/users", Permission.ADMINISTER, "administer"),
     NavEntry("tokens", "Tokens", "/tokens", Permission.ADMINISTER, "administer"),
 )
-"""Policies and Alerts are built by their own features; the links are here already."""
+NAV_GROUPS: Final = {
+    "explore": "",
+    "govern": "Govern",
+    "sources": "Sources",
+    "administer": "Administer",
+}
+"""Headings of the navigation's groups, in order (the first has none)."""
 
 
 def navigation(principal: Principal | None) -> list[NavEntry]:
@@ -217,9 +225,16 @@ def render(
     headers: dict[str, str] | None = None,
     **values: Any,
 ) -> HTMLResponse:
+    def may(permission: str) -> bool:
+        """Whether the viewer's role has a permission (forms are shown only to roles
+        that may send them; the access middleware decides either way)."""
+        return principal is not None and allows(principal.role, Permission(permission))
+
     body = ENV.get_template(template).render(
         me=principal,
+        may=may,
         nav=navigation(principal),
+        nav_groups=NAV_GROUPS,
         active=active,
         csrf=csrf,
         csrf_field=CSRF_FIELD,
