@@ -405,7 +405,10 @@ class PolicyVerdict(Base):
     evaluated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
 
-    __table_args__ = (Index("ix_policy_verdicts_outcome_evaluated_at", "outcome", "evaluated_at"),)
+    __table_args__ = (
+        Index("ix_policy_verdicts_outcome_evaluated_at", "outcome", "evaluated_at"),
+        Index("ix_policy_verdicts_evaluated_at", "evaluated_at"),
+    )
 
 
 # --- alert channels, rules and outbox (migration 0004) ---

@@ -113,10 +113,12 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_policy_verdicts_outcome_evaluated_at", ["outcome", "evaluated_at"], unique=False
         )
+        batch_op.create_index("ix_policy_verdicts_evaluated_at", ["evaluated_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("policy_verdicts", schema=None) as batch_op:
+        batch_op.drop_index("ix_policy_verdicts_evaluated_at")
         batch_op.drop_index("ix_policy_verdicts_outcome_evaluated_at")
     op.drop_table("policy_verdicts")
     with op.batch_alter_table("policy_rules", schema=None) as batch_op:
