@@ -25,6 +25,7 @@ from stockade.runtime.events import NetworkEvent, Process
 
 __all__ = ["NetworkSensor", "SocketEntry", "parse_proc_net"]
 
+OWNER_TRIES: Final = 5
 _LISTEN: Final = "0A"
 _CONNECTED: Final = frozenset({"01", "02", "03"})  # ESTABLISHED, SYN_SENT, SYN_RECV
 _TABLES: Final = (("tcp", "tcp", 4), ("tcp6", "tcp", 6), ("udp", "udp", 4), ("udp6", "udp", 6))
@@ -93,6 +94,8 @@ class NetworkSensor:
         self._pids = pids or self._all_pids
         self._known: set[tuple[int, int]] = set()
         """(namespace inode, socket inode) already reported."""
+        self._unowned: dict[tuple[int, int], int] = {}
+        """New sockets whose owner was not found yet, and how many polls looked."""
         self._first = True
 
     def _all_pids(self) -> list[int]:
@@ -122,15 +125,30 @@ class NetworkSensor:
                 key = (ns, entry.inode)
                 alive.add(key)
                 if key not in self._known:
-                    self._known.add(key)
                     fresh.append(entry)
-            if report and fresh:
+            if not report:
+                self._known.update((ns, e.inode) for e in fresh)
+                continue
+            if fresh:
                 owners = self._owners({e.inode for e in fresh}, members)
                 for entry in fresh:
-                    event = self._event(entry, owners.get(entry.inode), listening)
+                    key = (ns, entry.inode)
+                    owner = owners.get(entry.inode)
+                    if owner is None:
+                        # its process may not have been visible yet: look again next poll,
+                        # a few times, rather than lose the connection
+                        tries = self._unowned.get(key, 0) + 1
+                        self._unowned[key] = tries
+                        if tries >= OWNER_TRIES:
+                            self._known.add(key)
+                        continue
+                    self._known.add(key)
+                    self._unowned.pop(key, None)
+                    event = self._event(entry, owner, listening)
                     if event is not None:
                         events.append(event)
         self._known &= alive
+        self._unowned = {k: v for k, v in self._unowned.items() if k in alive}
         return events
 
     def _read_tables(self, pid: int) -> list[SocketEntry]:
@@ -165,10 +183,8 @@ class NetworkSensor:
         return owners
 
     def _event(
-        self, entry: SocketEntry, owner: int | None, listening: set[tuple[str, int]]
+        self, entry: SocketEntry, owner: int, listening: set[tuple[str, int]]
     ) -> NetworkEvent | None:
-        if owner is None:
-            return None
         process = self._process_of(owner)
         if process is None:
             return None
