@@ -83,13 +83,33 @@ _MODES = ("alert", "prevent", "ban")
     multiple=True,
     help="Address or network whose X-Forwarded-For names the client (repeatable).",
 )
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="WAF policy file: native protections, OpenAPI, rate limits, IP lists and CRS, "
+    "each with its mode and exceptions (instead of the CRS-only options).",
+)
 @click.pass_obj
 def waf(ui: UI, /, **options: Any) -> None:
-    """Web application firewall: a reverse proxy that inspects requests with OWASP CRS."""
+    """Web application firewall: a reverse proxy that inspects requests with OWASP CRS,
+    or with the protections a --policy file chooses."""
     from stockade.waf.proxy import serve
 
+    policy_path: Path | None = options.pop("policy_path")
+    if policy_path is not None:
+        clashing = [
+            f"--{name.replace('_', '-')}"
+            for name in ("rules", "crs_setup", "paranoia", "mode", "ban_seconds")
+            if options.get(name)
+        ]
+        if clashing:
+            raise UsageError(
+                f"{', '.join(clashing)} cannot be combined with --policy",
+                hint="set CRS, modes and bans in the policy file (docs/waf.md, Policy file)",
+            )
     config, crs = _settings(options)
-    decider = _decider(crs)
+    decider = _policy(policy_path) if policy_path is not None else _decider(crs)
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
@@ -99,10 +119,14 @@ def waf(ui: UI, /, **options: Any) -> None:
         upstream = f"{config.upstream.scheme}://{config.upstream.authority}"
         level = crs["paranoia_level"] or ("from the setup" if crs["setup"] else 1)
         workers = f"{config.workers} worker{'s' if config.workers > 1 else ''}"
+        protection = (
+            f"policy {policy_path}"
+            if policy_path is not None
+            else f"CRS paranoia level {level}, mode {crs['mode']}"
+        )
         ui.info(
             f"stockade waf: listening on {scheme}://{host}:{port}, protecting {upstream} "
-            f"({workers}, CRS paranoia level {level}, "
-            f"mode {crs['mode']})"
+            f"({workers}, {protection})"
         )
 
     try:
@@ -194,6 +218,12 @@ def _crs_settings(section: Any, base: Path | None) -> dict[str, Any]:
         "setup": path(section["setup"]) if section.get("setup") else None,
         "rules": [path(r) for r in rules],
     }
+
+
+def _policy(path: Path) -> Any:
+    from stockade.waf.policy import WafPolicy
+
+    return WafPolicy.load(path)
 
 
 def _decider(crs: dict[str, Any]) -> Any:

@@ -121,3 +121,54 @@ def test_two_workers_serve_ban_together_and_stop_on_sigterm(
     assert refused == [403] * 12
     assert [e["action"] for e in events] == ["ban"]
     assert "920350" not in events[0]["rule_ids"]
+
+
+def test_a_policy_file_drives_the_real_proxy(backend: Backend, tmp_path: Path) -> None:
+    """Native protections without CRS, an exception and a rate limit, through the proxy
+    process the command starts."""
+    port = free_port()
+    audit = tmp_path / "audit.jsonl"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version: 1\n"
+        "protections: {sqli: prevent, xss: prevent, scanner: prevent}\n"
+        "crs: {mode: disabled}\n"
+        "rate_limits:\n  mode: prevent\n"
+        "  rules: [{name: login, path_prefix: /login, rate: 0.1, burst: 2}]\n"
+        "exceptions:\n  - {protections: [xss], paths: [/comments]}\n"
+    )
+    args = ["--listen", f"127.0.0.1:{port}", "--upstream", f"http://127.0.0.1:{backend.port}"]
+    args += ["--audit-log", str(audit)]
+    with proxy_process([*args, "--policy", str(policy)], port=port) as process:
+        assert request(port, get("/echo")).status == 200
+        assert request(port, get(SQLI)).status == 403
+        xss = "/?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+        assert request(port, get(xss)).status == 403
+        assert request(port, get("/comments" + xss[1:])).status == 200  # the exception
+        assert request(port, get("/echo", "User-Agent: sqlmap/1.7")).status == 403
+        logins = [request(port, get("/login")).status for _ in range(4)]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    assert logins[:2] == [200, 200]
+    assert logins[2:] == [429, 429]
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(e["rule_ids"], e["action"], e["status"]) for e in events] == [
+        (["sqli.libinjection"], "deny", 403),
+        (["xss.libinjection"], "deny", 403),
+        (["xss.libinjection"], "allow", 200),  # excepted, still told
+        (["scanner.user-agent"], "deny", 403),
+        (["ratelimit.login"], "deny", 429),
+        (["ratelimit.login"], "deny", 429),
+    ]
+
+
+def test_policy_and_crs_options_do_not_mix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\n")
+    code = main(
+        ["waf", "--upstream", "http://127.0.0.1:9", "--policy", str(policy), "--paranoia", "2"]
+    )
+    assert code == 2
+    assert "--paranoia cannot be combined with --policy" in capsys.readouterr().err
