@@ -41,6 +41,7 @@ _COMMANDS = {
     "console": "stockade.cli.console:console",
     "db": "stockade.cli.db:db",
     "defender": "stockade.cli.defender:defender",
+    "forensics": "stockade.cli.forensics:forensics",
     "policy": "stockade.cli.policy:policy",
     "sbom": "stockade.cli.sbom:sbom",
     "scan": "stockade.cli.scan:scan",

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from stockade.console.store.models import Setting
 from stockade.console.store.retention import RetentionPolicy
 
-__all__ = ["load_retention", "save_retention"]
+__all__ = ["load_retention", "load_value", "save_retention", "save_value"]
 
 _RETENTION = "retention"
 _DEFAULT = RetentionPolicy()
@@ -36,6 +36,21 @@ def save_retention(session: Session, policy: RetentionPolicy, now: dt.datetime) 
     row = session.get(Setting, _RETENTION)
     if row is None:
         session.add(Setting(key=_RETENTION, value=value, updated_at=now))
+    else:
+        row.value = value
+        row.updated_at = now
+
+
+def load_value(session: Session, key: str) -> tuple[object, dt.datetime] | None:
+    """A setting's stored value and when it was last changed, or None when never set."""
+    row = session.get(Setting, key)
+    return None if row is None else (row.value, row.updated_at)
+
+
+def save_value(session: Session, key: str, value: object, now: dt.datetime) -> None:
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value, updated_at=now))
     else:
         row.value = value
         row.updated_at = now

@@ -11,11 +11,13 @@ it recorded ones; :func:`watch` connects it to the kernel.
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import pwd
+import select
 import time
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Final
 
@@ -29,6 +31,7 @@ __all__ = ["ProcessTracker", "watch"]
 MAX_ANCESTORS: Final = 8
 """How far up a parent chain is kept on each process (Falco's rules look 7 levels up)."""
 MAX_TRACKED: Final = 200_000
+_NS_PER_TICK: Final = 1_000_000_000 / os.sysconf("SC_CLK_TCK")
 
 
 def _boot_time_ns(proc: Path) -> int:
@@ -48,14 +51,22 @@ class ProcessTracker:
         self._numbers = itertools.count(1)
         self._boot_ns = _boot_time_ns(proc)
         self._users: dict[int, str | None] = {}
+        self._upper_dirs: dict[str, str] = {}
+        """Each container's overlay upper layer, once a process showed it."""
+        self._parents: dict[int, tuple[Process, Process]] = {}
+        """Per pid: the process as known, and as a parent (see :meth:`_as_parent`)."""
         self.vanished = 0
         """Execs whose process was gone before ``/proc`` could be read."""
 
     def known(self, pid: int) -> Process | None:
         return self._live.get(pid)
 
-    def lookup(self, pid: int) -> Process | None:
-        """What the tracker knows of ``pid``, else a fresh read of ``/proc``."""
+    def lookup(self, pid: int, *, fresh: bool = False) -> Process | None:
+        """What the tracker knows of ``pid``, else a fresh read of ``/proc``; with
+        ``fresh``, ``/proc`` first (what the tracker knows may predate an exec it has not
+        handled yet), then what it knows."""
+        if fresh:
+            return self._from_proc(pid) or self._live.get(pid)
         return self._live.get(pid) or self._from_proc(pid)
 
     def seed(self) -> int:
@@ -89,13 +100,8 @@ class ProcessTracker:
                 if child is None:
                     return None
             else:
-                child = replace(
-                    parent,
-                    pid=raw.pid,
-                    ppid=parent.pid,
-                    vpid=None,
-                    parent=_trim(parent, MAX_ANCESTORS - 1),
-                    start_ts=self._boot_ns + raw.timestamp_ns,
+                child = _forked(
+                    parent, raw.pid, self._as_parent(parent), self._boot_ns + raw.timestamp_ns
                 )
             self._remember(child)
             return self._event("clone", child, raw)
@@ -103,6 +109,7 @@ class ProcessTracker:
             if raw.pid != raw.tid:
                 return None
             process = self._live.pop(raw.pid, None)
+            self._parents.pop(raw.pid, None)
             if process is None:
                 return None
             return self._event("procexit", process, raw, res=raw.exit_code)
@@ -127,6 +134,21 @@ class ProcessTracker:
         if len(self._live) >= MAX_TRACKED:
             self._prune()
         self._live[process.pid] = process
+
+    def _as_parent(self, parent: Process) -> Process:
+        """``parent`` with its chain cut so that a child's stays within
+        :data:`MAX_ANCESTORS`; computed once per parent, not once per child (cutting the
+        far end of a chain copies every link below it, and a shell loop or a server
+        starts many children of one parent)."""
+        cached = self._parents.get(parent.pid)
+        if cached is not None and cached[0] is parent:
+            return cached[1]
+        trimmed = _trim(parent, MAX_ANCESTORS - 1)
+        assert trimmed is not None  # noqa: S101 - narrowing: parent is not None
+        if len(self._parents) >= MAX_TRACKED:
+            self._parents.clear()
+        self._parents[parent.pid] = (parent, trimmed)
+        return trimmed
 
     def _prune(self) -> None:
         for pid in list(self._live):
@@ -162,7 +184,7 @@ class ProcessTracker:
             )
         argv = snap.argv
         start = (
-            self._boot_ns + int(snap.start_ticks * 1_000_000_000 / os.sysconf("SC_CLK_TCK"))
+            self._boot_ns + int(snap.start_ticks * _NS_PER_TICK)
             if snap.start_ticks is not None
             else None
         )
@@ -170,7 +192,8 @@ class ProcessTracker:
             container is not None
             and not container.is_host
             and snap.exe_deleted is False
-            and _in_upper_layer(self._proc, snap)
+            and snap.exepath
+            and self._in_upper_layer(container.id, snap)
         )
         return Process(
             pid=snap.pid,
@@ -199,18 +222,33 @@ class ProcessTracker:
             cap_permitted=snap.cap_permitted,
             cap_inheritable=snap.cap_inheritable,
             container=container or HOST,
-            parent=_trim(parent, MAX_ANCESTORS - 1) if parent is not None else None,
+            parent=self._as_parent(parent) if parent is not None else None,
         )
 
+    def _in_upper_layer(self, container_id: str, snap: ProcSnapshot) -> bool:
+        """Whether the executable was written after the container started: it lives in
+        the overlay's upper (writable) layer. Without overlay (a plain bundle directory)
+        the question is answered by the drift detector from file events instead. The
+        upper layer found in a process's mountinfo is kept per container (parsing
+        mountinfo at every exec was a hot spot); a process that shows no overlay root
+        (a runtime's init before ``pivot_root``) settles nothing."""
+        upper = self._upper_dirs.get(container_id)
+        if upper is None:
+            try:
+                mountinfo = (self._proc / str(snap.pid) / "mountinfo").read_text()
+            except OSError:
+                return False
+            upper = _root_upper_dir(mountinfo)
+            if upper is None:
+                return False
+            if len(self._upper_dirs) > 4096:
+                self._upper_dirs.clear()
+            self._upper_dirs[container_id] = upper
+        return os.path.lexists(upper + snap.exepath)
 
-def _in_upper_layer(proc: Path, snap: ProcSnapshot) -> bool:
-    """Whether the executable was written after the container started: it lives in the
-    overlay's upper (writable) layer. Without overlay (a plain bundle directory) the
-    question is answered by the drift detector from file events instead."""
-    try:
-        mountinfo = (proc / str(snap.pid) / "mountinfo").read_text()
-    except OSError:
-        return False
+
+def _root_upper_dir(mountinfo: str) -> str | None:
+    """The upper directory of the overlay mounted at ``/``, if ``/`` is an overlay."""
     for line in mountinfo.splitlines():
         before, sep, after = line.partition(" - ")
         mount_fields, super_fields = before.split(), after.split()
@@ -219,28 +257,68 @@ def _in_upper_layer(proc: Path, snap: ProcSnapshot) -> bool:
         if mount_fields[4] == "/" and super_fields[0] == "overlay":
             for option in super_fields[2].split(","):
                 if option.startswith("upperdir="):
-                    return os.path.lexists(option.removeprefix("upperdir=") + snap.exepath)
-            return False
-    return False
+                    return option.removeprefix("upperdir=")
+            return None
+    return None
+
+
+_PROCESS_FIELDS: Final = tuple(f.name for f in fields(Process))
+_process_values: Final = operator.attrgetter(*_PROCESS_FIELDS)
+_PID, _PPID, _VPID, _PARENT, _START = (
+    _PROCESS_FIELDS.index(name) for name in ("pid", "ppid", "vpid", "parent", "start_ts")
+)
+
+
+def _forked(parent: Process, pid: int, as_parent: Process, start_ts: int) -> Process:
+    """A new process forked from ``parent``: the same program until it executes one.
+    (``dataclasses.replace`` did this at twice the cost, once per fork.)"""
+    values = list(_process_values(parent))
+    values[_PID], values[_PPID], values[_VPID] = pid, parent.pid, None
+    values[_PARENT], values[_START] = as_parent, start_ts
+    return Process(*values)
 
 
 def _trim(process: Process | None, depth: int) -> Process | None:
     """``process`` with its ancestor chain cut ``depth`` levels up (bounded memory)."""
     if process is None:
         return None
+    chain, current = 0, process.parent
+    while current is not None and chain <= depth:
+        chain, current = chain + 1, current.parent
+    if chain <= depth:
+        return process  # short enough: nothing to copy
+    return _cut(process, depth)
+
+
+def _cut(process: Process, depth: int) -> Process:
     if depth <= 0:
         return replace(process, parent=None) if process.parent is not None else process
     if process.parent is None:
         return process
-    trimmed = _trim(process.parent, depth - 1)
+    trimmed = _cut(process.parent, depth - 1)
     return process if trimmed is process.parent else replace(process, parent=trimmed)
 
 
 def watch(
-    tracker: ProcessTracker, connector: ProcConnector, *, timeout: float = 0.5
+    tracker: ProcessTracker, connector: ProcConnector, *, timeout: float = 0.5, batch: int = 256
 ) -> Iterator[ProcessEvent]:
-    """Process events from the kernel until ``connector`` is closed."""
-    for raw in connector.events(timeout):
-        event = tracker.handle(raw)
-        if event is not None:
-            yield event
+    """Process events from the kernel until ``connector`` is closed.
+
+    What the kernel has queued is taken in batches (up to ``batch`` events) and every
+    event of a batch is read from ``/proc`` before the first is handed on: the reads
+    happen as close to the exec as the sensor can manage, instead of each waiting for
+    the judgement of the events before it (a process that exits first is known only by
+    its pid)."""
+    ready = select.poll()
+    ready.register(connector.fileno(), select.POLLIN)
+    while connector.fileno() >= 0:
+        try:
+            raws = connector.read(timeout)
+            while raws and len(raws) < batch and ready.poll(0):
+                raws.extend(connector.read(None))
+        except OSError:
+            if connector.fileno() < 0:
+                return  # closed while reading
+            raise
+        events = [tracker.handle(raw) for raw in raws]
+        yield from (event for event in events if event is not None)

@@ -7,6 +7,7 @@ and :func:`read_process` returns ``None`` only when nothing at all was there.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,9 +59,12 @@ _CAP_NAMES: Final = [
     "CAP_CHECKPOINT_RESTORE",
 ]
 _CLK_TCK: Final = os.sysconf("SC_CLK_TCK")
+_O_RDONLY: Final = os.O_RDONLY | os.O_CLOEXEC
 
 
+@functools.lru_cache(maxsize=256)
 def capabilities(mask: int) -> frozenset[str]:
+    """The capability names set in ``mask`` (few distinct masks occur: cached)."""
     return frozenset(name for bit, name in enumerate(_CAP_NAMES) if mask >> bit & 1)
 
 
@@ -98,48 +102,73 @@ class ProcSnapshot:
         return None if self.start_ticks is None else self.start_ticks / _CLK_TCK
 
 
-def _read(path: Path) -> bytes | None:
+def _read(path: str) -> bytes | None:
+    """A whole ``/proc`` file, or None. Plain ``os`` calls: at thousands of execs a
+    second, pathlib's object per path and buffered file are the sensor's largest cost."""
     try:
-        return path.read_bytes()
+        fd = os.open(path, _O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, 65536)
+        if len(data) == 65536:  # a long command line
+            chunks = [data]
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _readlink(path: str) -> str | None:
+    try:
+        return os.readlink(path)
     except OSError:
         return None
 
 
 def read_process(pid: int, proc: Path = Path("/proc")) -> ProcSnapshot | None:
-    """Everything this module reads of ``pid``, or None when the process is gone."""
-    base = proc / str(pid)
-    stat = _read(base / "stat")
-    cmdline = _read(base / "cmdline")
-    try:
-        exe = os.readlink(base / "exe")
-    except OSError:
-        exe = ""
+    """Everything this module reads of ``pid``, or None when the process is gone.
+
+    What disappears first when a process exits is read first: its executable and
+    command line go with its memory, while ``stat`` and ``status`` stay readable until
+    its parent reaps it.
+    """
+    base = f"{proc}/{pid}"
+    exe = _readlink(f"{base}/exe") or ""
+    cmdline = _read(f"{base}/cmdline")
+    stat = _read(f"{base}/stat")
     if stat is None and cmdline is None and not exe:
         return None
-    status = _read(base / "status") or b""
-    cgroup = _read(base / "cgroup")
-    try:
-        cwd: str | None = os.readlink(base / "cwd")
-    except OSError:
-        cwd = None
+    exe_ino: int | None = None
+    exe_ctime: int | None = None
+    if exe:
+        try:
+            exe_stat = os.stat(f"{base}/exe")
+            exe_ino, exe_ctime = exe_stat.st_ino, exe_stat.st_ctime_ns
+        except OSError:
+            pass
+    stdio = (
+        _readlink(f"{base}/fd/0") or "",
+        _readlink(f"{base}/fd/1") or "",
+        _readlink(f"{base}/fd/2") or "",
+    )
+    cwd = _readlink(f"{base}/cwd")
+    status = _read(f"{base}/status") or b""
+    cgroup = _read(f"{base}/cgroup")
+    loginuid = _int((_read(f"{base}/loginuid") or b"").strip())
     comm, ppid, sid, tty, start = _parse_stat(stat)
     fields = _parse_status(status)
     deleted = exe.endswith(" (deleted)")
     exepath = exe.removesuffix(" (deleted)")
-    try:
-        exe_stat = os.stat(base / "exe")
-        exe_ino: int | None = exe_stat.st_ino
-        exe_ctime: int | None = exe_stat.st_ctime_ns
-    except OSError:
-        exe_ino = exe_ctime = None
-    stdio = []
-    for fd in ("0", "1", "2"):
-        try:
-            stdio.append(os.readlink(base / "fd" / fd))
-        except OSError:
-            stdio.append("")
-    argv = tuple(a.decode("utf-8", "surrogateescape") for a in (cmdline or b"").split(b"\0")[:-1])
-    loginuid = _int((_read(base / "loginuid") or b"").strip())
+    argv = (
+        tuple(a.decode("utf-8", "surrogateescape") for a in cmdline.split(b"\0")[:-1])
+        if cmdline
+        else ()
+    )
     return ProcSnapshot(
         pid=pid,
         comm=comm or fields.get("Name", ""),
@@ -163,7 +192,7 @@ def read_process(pid: int, proc: Path = Path("/proc")) -> ProcSnapshot | None:
         exe_from_memfd=exepath.startswith("/memfd:"),
         exe_ino=exe_ino,
         exe_ctime_ns=exe_ctime,
-        stdio=tuple(stdio),
+        stdio=stdio,
     )
 
 
@@ -184,11 +213,17 @@ def _parse_stat(stat: bytes | None) -> tuple[str, int | None, int | None, int | 
     return comm, field(4), field(6), field(7), field(22)
 
 
+_STATUS_KEYS: Final = frozenset(
+    {"Name", "PPid", "Uid", "Gid", "NSpid", "NSpgid", "CapInh", "CapPrm", "CapEff"}
+)
+
+
 def _parse_status(status: bytes) -> dict[str, str]:
+    """The lines of ``status`` this module uses (of some 55)."""
     fields = {}
-    for line in status.decode("utf-8", "replace").splitlines():
+    for line in status.decode("utf-8", "replace").split("\n"):
         key, sep, value = line.partition(":")
-        if sep:
+        if sep and key in _STATUS_KEYS:
             fields[key] = value.strip()
     return fields
 
