@@ -1,6 +1,7 @@
 """The Defender on real containers (runc, as root): it learns a busybox workload, stays
 quiet while the workload does what it did, then raises exactly the right incident, with
-its explanation, for each attack; prevent mode kills the offending process."""
+its explanation, for each attack (reverse shell, drift, a read of /etc/shadow, a new
+outbound port, a new listener); prevent mode kills the offending process."""
 
 from __future__ import annotations
 
@@ -139,6 +140,20 @@ def test_learn_then_flag_each_attack(agent: DefenderAgent, tmp_path: Path) -> No
         )
         assert "/tmp/sleep" in drift.explanation
         assert "written or changed after the container started" in drift.explanation
+
+        # the file sensor: the process sensor told it of the container when it started
+        assert agent.files is not None
+        assert agent.files.is_watching(box.id[:12])
+        shadow = expect("builtin:sensitive-read", lambda: box.exec("cat", "/etc/shadow"))
+        assert shadow.explanation.startswith("`cat /etc/shadow` (pid ")
+        assert "opened /etc/shadow, which holds password hashes" in shadow.explanation
+        assert (
+            shadow.title
+            == f"Read of /etc/shadow in container {box.id[:12]} of image test/busybox:1"
+        )
+        event = shadow.record()["event"]
+        assert (event["type"], event["path"], event["flags"]) == ("openat", "/etc/shadow", 0)
+        assert shadow.outcome == "alerted"
 
         outbound = expect(
             "model:outbound",

@@ -1,19 +1,28 @@
 """The running Defender: sensors feeding the judgement, incidents going to the sinks.
 
 Threads: one reads the proc connector (process events must be read at once: processes
-vanish), one polls the network tables, one keeps house (saves changed models, advances
-nothing else — lifecycles move with events). Every event goes to the flight recorder and
-to :class:`~stockade.runtime.defender.Defender`; every incident is frozen into a forensics
-bundle, logged as a JSON line, and reported to the Console when one is configured.
+vanish), one polls the network tables, one reads fanotify's file events (unless turned
+off), one keeps house (saves changed models, marks new sensitive files, forgets gone
+containers; lifecycles move with events). The process sensor tells the file sensor about
+each container it meets, so its mounts are watched from its first process on; processes
+that exited are remembered a while, so a file event read after its writer is gone still
+names it. A sensitive open waits for the judgement; prevent and stop refuse it.
+
+Every event goes to the flight recorder and to
+:class:`~stockade.runtime.defender.Defender`; every incident is frozen into a forensics
+bundle, logged as a JSON line, and reported to the Console when one is configured. Held
+model deviations are told once every sensor has caught up with the end of their hold.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,20 +32,27 @@ import orjson
 
 from stockade import __version__
 from stockade.runtime.defender import Defender, DefenderPolicy
-from stockade.runtime.events import Event
-from stockade.runtime.incidents import Incident
+from stockade.runtime.events import Event, FileEvent, Process, ProcessEvent
+from stockade.runtime.incidents import Action, Incident
 from stockade.runtime.models import DEFAULT_DRY_RUN, DEFAULT_LEARNING, ModelStore
 from stockade.runtime.recorder import DEFAULT_BYTES, FlightRecorder
 from stockade.runtime.reporting import ConsoleReporter, ReporterSettings
 from stockade.runtime.rules import RuleSet
 from stockade.runtime.sensors.containers import ContainerResolver
+from stockade.runtime.sensors.files import DEFAULT_SENSITIVE_READS, FileSensor
 from stockade.runtime.sensors.network import NetworkSensor
 from stockade.runtime.sensors.procconn import ProcConnector
-from stockade.runtime.sensors.processes import ProcessTracker, watch
+from stockade.runtime.sensors.processes import ProcessTracker
 
 __all__ = ["AgentSettings", "DefenderAgent"]
 
 _log = logging.getLogger("stockade.defender")
+
+EXITED_REMEMBERED = 4096
+"""Exited processes kept for file events that arrive after their process is gone."""
+MAX_EXTRA_HOLD_NS = 5_000_000_000
+"""How much longer than the hold a deviation may wait for a sensor running behind."""
+_WAIT = 0.2
 
 
 @dataclass
@@ -47,6 +63,12 @@ class AgentSettings:
     policy: DefenderPolicy = field(default_factory=DefenderPolicy)
     rules: RuleSet | None = None
     network_interval: float = 0.2
+    file_sensor: bool = True
+    """Watch containers' files with fanotify (sensitive reads, writes, executions)."""
+    file_permission_events: bool = True
+    """Sensitive opens wait for the judgement (and prevent refuses them); False: notify."""
+    sensitive_reads: tuple[str, ...] = DEFAULT_SENSITIVE_READS
+    """Files inside containers whose every open is reported (shell patterns)."""
     hold_seconds: float = 1.0
     """How long model deviations wait for a more severe finding about the same process."""
     recorder_bytes: int = DEFAULT_BYTES
@@ -82,6 +104,10 @@ class DefenderAgent:
         )
         self.tracker = ProcessTracker(containers=ContainerResolver())
         self.network = NetworkSensor(self.tracker.lookup, pids=self._pids)
+        self.files: FileSensor | None = None
+        self._exited: OrderedDict[int, Process] = OrderedDict()
+        self._caught_up: dict[str, int] = {}
+        """Sensor → wall-clock time before which it has handed over every event."""
         self._connector: ProcConnector | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -113,14 +139,43 @@ class DefenderAgent:
 
         return [int(name) for name in listdir("/proc") if name.isdigit()]
 
+    def _process_of(self, pid: int) -> Process | None:
+        """What is known of ``pid``: the tracker's knowledge or ``/proc``, else the
+        process as it was when it exited (file events are read after their writer may
+        have gone)."""
+        return self.tracker.lookup(pid) or self._exited.get(pid)
+
+    def _describe(self, pid: int) -> Process | None:
+        """``pid`` as ``/proc`` shows it now (what the tracker knows may predate an exec
+        it has not handled yet)."""
+        return self.tracker.lookup(pid, fresh=True) or self._exited.get(pid)
+
     def start(self) -> None:
         self._connector = ProcConnector()
+        if self.settings.file_sensor:
+            try:
+                self.files = FileSensor(
+                    self._process_of,
+                    describe=self._describe,
+                    sensitive_reads=self.settings.sensitive_reads,
+                    permission=self.settings.file_permission_events,
+                )
+            except Exception:
+                self._connector.close()
+                raise
         self.tracker.seed()
         self.network.prime()
+        if self.files is not None:
+            for pid in self._pids():
+                process = self.tracker.known(pid)
+                if process is not None:
+                    self._watch_container(process)
         if self.reporter is not None:
             self.reporter.start()
         self._spawn("process-sensor", self._process_loop)
         self._spawn("network-sensor", self._network_loop)
+        if self.files is not None:
+            self._spawn("file-sensor", self._file_loop)
         self._spawn("housekeeping", self._housekeeping)
 
     def _spawn(self, name: str, target: Any) -> None:
@@ -129,33 +184,94 @@ class DefenderAgent:
         self._threads.append(thread)
 
     def _process_loop(self) -> None:
-        assert self._connector is not None  # noqa: S101 - set by start()
-        for event in watch(self.tracker, self._connector, timeout=0.2):
-            if self._stop.is_set():
-                return
+        connector = self._connector
+        assert connector is not None  # noqa: S101 - set by start()
+        while not self._stop.is_set():
+            started = time.time_ns()
             try:
-                self.handle(event)
-            except Exception:  # one bad event must not blind the Defender
-                _log.exception("event not judged")
+                if not select.select([connector], [], [], 0)[0]:
+                    self._caught_up["process"] = started  # nothing queued: all handed over
+                raws = connector.read(_WAIT)
+            except (OSError, ValueError):
+                if self._stop.is_set():
+                    return  # closed by stop()
+                raise
+            for raw in raws:
+                try:
+                    event = self.tracker.handle(raw)
+                    if event is not None:
+                        self._learn_process(event)
+                        self.handle(event)
+                except Exception:  # one bad event must not blind the Defender
+                    _log.exception("event not judged")
+
+    def _learn_process(self, event: ProcessEvent) -> None:
+        if event.type == "procexit":
+            self._exited[event.process.pid] = event.process
+            self._exited.move_to_end(event.process.pid)
+            while len(self._exited) > EXITED_REMEMBERED:
+                self._exited.popitem(last=False)
+        else:
+            self._watch_container(event.process)
+
+    def _watch_container(self, process: Process) -> None:
+        container = process.container
+        if self.files is None or container.is_host or self.files.is_watching(container.id):
+            return
+        if self.files.watch(container, process.pid):
+            _log.info("watching the files of container %s", container.name or container.id)
+
+    def _file_loop(self) -> None:
+        assert self.files is not None  # noqa: S101 - set by start()
+        while not self._stop.is_set():
+            try:
+                self.files.read(_WAIT, self._judge_file)
+            except Exception:  # the loop must live: sensitive opens wait for it
+                _log.exception("file events not read")
+            self._caught_up["files"] = self.files.caught_up_ns
+
+    def _judge_file(self, event: FileEvent) -> bool:
+        """Judge a file event; False refuses an open that waits for the verdict (the
+        incident's action is prevent or stop)."""
+        try:
+            incident = self.handle(event)
+        except Exception:
+            _log.exception("event not judged")
+            return True
+        return incident is None or incident.action is Action.ALERT
 
     def _network_loop(self) -> None:
         while not self._stop.wait(self.settings.network_interval):
+            started = time.time_ns()
             try:
                 for event in self.network.poll():
                     self.handle(event)
             except Exception:
                 _log.exception("network poll failed")
+            self._caught_up["network"] = started
 
     def _housekeeping(self) -> None:
         ticks = 0
         while not self._stop.wait(0.25):
             ticks += 1
             try:
-                self.defender.flush(time.time_ns())
+                self.defender.flush(self._watermark())
+                if self.files is not None:
+                    self.files.refresh(everything=ticks % 20 == 0)
+                    if ticks % 4 == 0:
+                        self.files.prune()
                 if ticks % 20 == 0:
                     self.models.save()
             except Exception:
                 _log.exception("housekeeping failed")
+
+    def _watermark(self) -> int:
+        """The time before which every sensor has handed over what it saw: a held
+        deviation is told once the sensors are past its hold, so that a more severe
+        finding about the same process from a sensor running behind (a loaded machine)
+        still absorbs it; never more than :data:`MAX_EXTRA_HOLD_NS` behind the clock."""
+        now = time.time_ns()
+        return max(min([now, *self._caught_up.values()]), now - MAX_EXTRA_HOLD_NS)
 
     def stop(self) -> None:
         self._stop.set()
@@ -163,6 +279,8 @@ class DefenderAgent:
             self._connector.close()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.files is not None:
+            self.files.close()  # opens waiting for a verdict are allowed
         self.defender.flush(time.time_ns() + self.defender.hold_ns)
         self.models.save()
         self.recorder.close()
@@ -171,7 +289,13 @@ class DefenderAgent:
 
     @property
     def lost_events(self) -> int:
+        """Loss reports of the process sensor (proc connector buffer overruns)."""
         return self._connector.lost if self._connector else 0
+
+    @property
+    def lost_file_events(self) -> int:
+        """Loss reports of the file sensor (fanotify queue overflows)."""
+        return self.files.lost if self.files else 0
 
     @staticmethod
     def version() -> str:

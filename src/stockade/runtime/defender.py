@@ -194,7 +194,9 @@ class Defender:
             return None
         findings.sort(key=lambda f: (f.priority.value, f.source != "builtin"))
         lead = findings[0]
-        if self._repeat(lead, event):
+        with self._lock:  # sensors' threads judge at once: one of two repeats is told
+            repeat = self._repeat(lead, event)
+        if repeat:
             return None
         if self.hold_ns and lead.source == "model":
             with self._lock:
@@ -234,9 +236,11 @@ class Defender:
         key = (lead.rule, container, process_identity(event.process))
         last = self._recent.get(key)
         same_process = self._by_process.get((container, event.process.pid))
-        if (last is not None and 0 <= event.ts - last < REPEAT_WINDOW_NS) or (
+        # abs(): sensors hand events over out of time order (a file event read before
+        # the exec event of the same program)
+        if (last is not None and abs(event.ts - last) < REPEAT_WINDOW_NS) or (
             same_process is not None
-            and 0 <= event.ts - same_process[0] < REPEAT_WINDOW_NS
+            and abs(event.ts - same_process[0]) < REPEAT_WINDOW_NS
             and lead.priority.value > same_process[1]
         ):
             self.suppressed += 1

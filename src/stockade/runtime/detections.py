@@ -93,6 +93,10 @@ _PACKAGE_MANAGERS: Final[dict[str, frozenset[str] | None]] = {
     "go": frozenset({"install", "get"}),
 }
 _SENSITIVE_READS: Final = frozenset({"/etc/shadow", "/etc/gshadow", "/etc/sudoers"})
+_SSH_PRIVATE_KEY: Final = re.compile(
+    r"(?:/root|/home/[^/]+)/\.ssh/id_[^/]*|/etc/ssh/ssh_host_[^/]*_key"
+)
+_SSH_TOOLS: Final = frozenset({"ssh", "sshd", "ssh-add", "ssh-agent", "ssh-keygen", "scp", "sftp"})
 _SENSITIVE_WRITE_PREFIXES: Final = (
     "/etc/passwd",
     "/etc/shadow",
@@ -241,8 +245,13 @@ def package_manager(event: Event, model: Model | None) -> list[Finding]:
 
 def drift(event: Event, model: Model | None) -> list[Finding]:
     """A program that was not in the image: it lives in the writable layer, or its file
-    changed after the container started."""
-    if not isinstance(event, ProcessEvent) or event.type != "execve":
+    changed after the container started. The file sensor's exec-opens count when their
+    process is the program executed (the process was gone before its exec event could
+    describe it); otherwise the exec event judges."""
+    if isinstance(event, FileEvent):
+        if not event.opened_for_exec or event.process.exepath != event.path:
+            return []
+    elif not isinstance(event, ProcessEvent) or event.type != "execve":
         return []
     process = event.process
     container = process.container
@@ -285,6 +294,23 @@ def sensitive_files(event: Event, model: Model | None) -> list[Finding]:
                 f"Read of {path} {_where(process)}",
                 f"{describe(process)} opened {path}, which holds password hashes; "
                 "applications have no reason to read it",
+            )
+        ]
+    if (
+        event.type == "openat"
+        and not writes
+        and not event.opened_for_exec
+        and _SSH_PRIVATE_KEY.fullmatch(path)
+        and not path.endswith(".pub")
+        and program_name(process) not in _SSH_TOOLS
+    ):
+        return [
+            Finding(
+                "builtin:sensitive-read",
+                Priority.ERROR,
+                f"Read of {path} {_where(process)}",
+                f"{describe(process)} opened {path}, an SSH private key: whoever holds it "
+                "can log in as its owner or pose as this server",
             )
         ]
     if (
