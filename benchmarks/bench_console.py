@@ -5,14 +5,17 @@ Starts `stockade console serve --unsafe-plain-http` as its own process over a fr
 
 1. ingest: CLIENTS threads publish synthetic `stockade scan -f json` documents (~300
    packages and ~100 findings each, made before the clock starts) with a ci token, for
-   DURATION seconds; the figure is documents stored per second.
-2. list pages: seeds 10,000 images with 50 findings each (500,000 findings) straight
-   through the store (bulk inserts, for speed), then times REPEAT requests of each list
-   page an operator opens, as an auditor, one at a time; p50 and p95 in milliseconds,
-   HTTP and JSON included.
+   DURATION seconds; the figures are documents stored per second, and the CPU time the
+   Console process used per document (steadier than the rate on a shared machine).
+2. list pages: seeds 10,000 images with 50 findings (500,000 findings) and 300 packages
+   each, a 40-result compliance check per image and 1,000 hosts straight through the
+   store (bulk inserts, for speed; the summaries rebuilt after), then times REPEAT
+   requests of each list page, with its filters, sorts and CSV download, as an auditor,
+   one at a time; p50 and p95 in milliseconds, HTTP and JSON included.
 
     .venv/bin/python benchmarks/bench_console.py                       # both stores
     .venv/bin/python benchmarks/bench_console.py --store sqlite --clients 1,4
+    .venv/bin/python benchmarks/bench_console.py --part lists --repeat 20
     .venv/bin/python benchmarks/bench_console.py --pg postgresql://postgres@127.0.0.1/test
 """
 
@@ -33,6 +36,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -42,13 +46,49 @@ from stockade.console.config import ConsoleConfig
 from stockade.console.identity.accounts import create_token
 from stockade.console.roles import Role
 from stockade.console.service import create_first_admin, open_store
+from stockade.console.store import summaries
 from stockade.console.store.engine import Store
-from stockade.console.store.models import FindingRow, Image, Scan
+from stockade.console.store.ingest import bulk_insert
+from stockade.console.store.models import Host, Image, Scan
 from stockade.console.testing import synthetic_scan_document
 
 STOCKADE = Path(sys.executable).with_name("stockade")
 IMAGES = 10_000
 FINDINGS_PER_IMAGE = 50
+PACKAGES_PER_IMAGE = 300
+CHECKS = 40
+HOSTS = 1_000
+FINDING_COLUMNS = (
+    "scan_id",
+    "vuln_id",
+    "cve",
+    "aliases",
+    "severity",
+    "cvss_score",
+    "package_name",
+    "package_type",
+    "purl",
+    "installed_version",
+    "fixed_versions",
+    "fix_state",
+    "title",
+    "url",
+    "suppressed",
+    "suppression_reason",
+)
+PACKAGE_COLUMNS = ("scan_id", "name", "version", "type", "purl", "licenses")
+RESULT_COLUMNS = (
+    "scan_id",
+    "check_id",
+    "title",
+    "severity",
+    "status",
+    "resource",
+    "file",
+    "line",
+    "message",
+    "suppressed",
+)
 
 
 def _free_port() -> int:
@@ -74,7 +114,8 @@ def database(kind: str, pg_admin: str, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def console(url: str, workdir: Path) -> Iterator[str]:
+def console(url: str, workdir: Path) -> Iterator[tuple[str, int]]:
+    """The Console's base URL and process id."""
     port = _free_port()
     db = url.replace("postgresql+psycopg://", "postgresql://")
     args = [
@@ -103,7 +144,7 @@ def console(url: str, workdir: Path) -> Iterator[str]:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit((workdir / "serve.log").read_text())
             time.sleep(0.1)
-        yield base
+        yield base, server.pid
     finally:
         server.terminate()
         server.wait(30)
@@ -121,7 +162,14 @@ def token(store: Store, role: Role) -> str:
         ).token
 
 
-def ingest(base: str, ci: str, clients: int, duration: float) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ingest(base: str, ci: str, clients: int, duration: float) -> tuple[float, int]:
+    """Scans stored per second, and how many."""
     documents = [json.dumps(synthetic_scan_document(seed)).encode() for seed in range(200)]
     stored = [0] * clients
     stop = time.monotonic() + duration
@@ -143,16 +191,35 @@ def ingest(base: str, ci: str, clients: int, duration: float) -> float:
         t.start()
     for t in threads:
         t.join()
-    return sum(stored) / (time.monotonic() - started)
+    return sum(stored) / (time.monotonic() - started), sum(stored)
 
 
 def seed(store: Store) -> None:
-    """10,000 images, each with one scan of 50 findings (500,000), in bulk."""
+    """10,000 images, each with one scan of 50 findings (500,000) and 300 packages (from
+    60,000 names and versions), and a compliance check of 40 results; 1,000 hosts. In
+    bulk, then the summaries are rebuilt from the rows (as migration 0002 does)."""
     now = dt.datetime.now(dt.UTC)
     severities = (5, 4, 4, 3, 3, 3, 2, 2, 0)
     batch = 500
+    with store.write() as session:
+        session.execute(
+            insert(Host),
+            [
+                {
+                    "name": f"node-{h:04d}.example",
+                    "os": "debian 12",
+                    "first_seen": now,
+                    "last_scanned": now,
+                    "high": h % 7,
+                    "medium": h % 11,
+                    "risk": (h % 7) * 10**8 + (h % 11) * 10**4,
+                }
+                for h in range(HOSTS)
+            ],
+        )
     for start in range(0, IMAGES, batch):
         with store.write() as session:
+            connection = session.connection()
             images = [
                 {
                     "digest": f"sha256:{i:064x}",
@@ -173,10 +240,10 @@ def seed(store: Store) -> None:
             )
             scans = [
                 {
-                    "kind": "vulnerabilities",
+                    "kind": kind,
                     "artifact_key": f"image:{img['digest']}",
                     "artifact_name": img["name"],
-                    "artifact_type": "docker-archive",
+                    "artifact_type": "docker-archive" if kind == "vulnerabilities" else "check",
                     "artifact_digest": img["digest"],
                     "image_id": ids[img["digest"]],
                     "os": "debian 12",
@@ -186,34 +253,70 @@ def seed(store: Store) -> None:
                     "document": {},
                 }
                 for img in images
+                for kind in ("vulnerabilities", "compliance")
             ]
-            scan_ids = session.execute(insert(Scan).returning(Scan.id, Scan.image_id), scans).all()
-            findings = []
-            for scan_id, image_id in scan_ids:
+            scan_ids = session.execute(
+                insert(Scan).returning(Scan.id, Scan.image_id, Scan.kind), scans
+            ).all()
+            findings: list[tuple[Any, ...]] = []
+            packages: list[tuple[Any, ...]] = []
+            results: list[tuple[Any, ...]] = []
+            for scan_id, image_id, kind in scan_ids:
+                if kind == "compliance":
+                    for c in range(CHECKS):
+                        failed = (image_id * 31 + c * 17) % 10 < 3
+                        results.append(
+                            (
+                                scan_id,
+                                f"STK-K8S-{c:03d}",
+                                f"Check {c}",
+                                severities[c % len(severities)],
+                                "failed" if failed else "passed",
+                                f"Deployment/default/app{image_id}",
+                                f"deploy/app{image_id}.yaml",
+                                10 + c,
+                                f"check {c} result",
+                                False,
+                            )
+                        )
+                    continue
                 counts = [0] * 6
                 for k in range(FINDINGS_PER_IMAGE):
                     n = (image_id * 7919 + k * 104729) % 20_000
                     sev = severities[n % len(severities)]
                     counts[sev] += 1
                     findings.append(
-                        {
-                            "scan_id": scan_id,
-                            "vuln_id": f"CVE-2024-{10000 + n}",
-                            "cve": f"CVE-2024-{10000 + n}",
-                            "aliases": [],
-                            "severity": sev,
-                            "cvss_score": 7.5,
-                            "package_name": f"lib{n % 3000}",
-                            "package_type": "deb",
-                            "purl": None,
-                            "installed_version": "1.0",
-                            "fixed_versions": ["1.1"],
-                            "fix_state": "fixed" if n % 2 else "not-fixed",
-                            "title": "bench",
-                            "url": None,
-                            "suppressed": False,
-                            "suppression_reason": None,
-                        }
+                        (
+                            scan_id,
+                            f"CVE-2024-{10000 + n}",
+                            f"CVE-2024-{10000 + n}",
+                            "[]",
+                            sev,
+                            7.5,
+                            f"lib{n % 3000}",
+                            "deb",
+                            None,
+                            "1.0",
+                            '["1.1"]',
+                            "fixed" if n % 2 else "not-fixed",
+                            "bench",
+                            None,
+                            False,
+                            None,
+                        )
+                    )
+                for k in range(PACKAGES_PER_IMAGE):
+                    name = (image_id * 104729 + k * 7919) % 20_000
+                    version = f"1.{(image_id + name) % 3}"
+                    packages.append(
+                        (
+                            scan_id,
+                            f"pkg{name}",
+                            version,
+                            "deb",
+                            f"pkg:deb/pkg{name}@{version}",
+                            "[]",
+                        )
                     )
                 session.execute(
                     update(Image)
@@ -225,26 +328,57 @@ def seed(store: Store) -> None:
                         medium=counts[3],
                         low=counts[2],
                         unknown=counts[0],
+                        fixable=sum(1 for f in findings[-FINDINGS_PER_IMAGE:] if f[11] == "fixed"),
                         risk=counts[5] * 10**12 + counts[4] * 10**8 + counts[3] * 10**4 + counts[2],
                     )
                 )
-            session.execute(insert(FindingRow), findings)
+            bulk_insert(connection, "findings", FINDING_COLUMNS, findings)
+            bulk_insert(connection, "packages", PACKAGE_COLUMNS, packages)
+            bulk_insert(connection, "compliance_results", RESULT_COLUMNS, results)
+    with store.write() as session:
+        summaries.rebuild(session.connection())
     with store.engine.connect() as connection:
         connection.exec_driver_sql("ANALYZE")  # fresh statistics, as autovacuum would give
         connection.commit()
 
 
+IMAGE = "sha256:" + f"{4242:064x}"
 PAGES = {
     "images (by risk)": "/api/v1/images?limit=50",
     "images page 100 (by name)": "/api/v1/images?limit=50&offset=5000&sort=name",
+    "images by last scanned": "/api/v1/images?limit=50&sort=lastScanned",
+    "images by critical": "/api/v1/images?limit=50&sort=critical",
     "images search": "/api/v1/images?q=team7/app17",
     "images with critical": "/api/v1/images?severity=critical&limit=50",
-    "image detail": "/api/v1/images/sha256:" + f"{4242:064x}",
-    "image findings": "/api/v1/images/sha256:" + f"{4242:064x}" + "/findings?limit=50",
+    "images fixable, high+": "/api/v1/images?severity=high&fixable=true&limit=50",
+    "images CSV": "/api/v1/images?limit=50&format=csv",
+    "image detail": f"/api/v1/images/{IMAGE}",
+    "image findings": f"/api/v1/images/{IMAGE}/findings?limit=50",
+    "image findings high+ fixable": f"/api/v1/images/{IMAGE}/findings?severity=high&fixable=true",
+    "image findings CSV": f"/api/v1/images/{IMAGE}/findings?format=csv",
+    "hosts": "/api/v1/hosts?limit=50",
+    "hosts search": "/api/v1/hosts?q=node-04",
+    "scans": "/api/v1/scans?limit=50",
+    "scans of an image": f"/api/v1/scans?image={IMAGE}",
+    "scans, compliance page 100": "/api/v1/scans?kind=compliance&limit=50&offset=5000",
     "vulnerabilities (by impact)": "/api/v1/vulnerabilities?limit=50",
+    "vulnerabilities by severity": "/api/v1/vulnerabilities?limit=50&sort=severity",
+    "vulnerabilities, critical": "/api/v1/vulnerabilities?limit=50&severity=critical",
+    "vulnerabilities, medium+ page 50": (
+        "/api/v1/vulnerabilities?limit=50&severity=medium&offset=2500"
+    ),
+    "vulnerabilities search": "/api/v1/vulnerabilities?q=cve-2024-123",
+    "vulnerabilities CSV": "/api/v1/vulnerabilities?limit=50&format=csv",
     "vulnerability impact": "/api/v1/vulnerabilities/CVE-2024-10042?limit=50",
     "top risks": "/api/v1/risks",
+    "compliance by check": "/api/v1/compliance?limit=50",
+    "compliance search": "/api/v1/compliance?q=check 1",
+    "compliance check results": "/api/v1/compliance/STK-K8S-007?limit=50",
+    "compliance check, failed": "/api/v1/compliance/STK-K8S-007?limit=50&status=failed",
+    "compliance CSV": "/api/v1/compliance/STK-K8S-007?limit=50&format=csv",
     "search": "/api/v1/search?q=app123",
+    "search a package": "/api/v1/search?q=pkg1234",
+    "search, one letter": "/api/v1/search?q=e",
 }
 
 
@@ -276,23 +410,31 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument(
+        "--part", choices=["ingest", "lists", "both"], default="both", help="what to measure"
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     print(f"cpus: {os.cpu_count()}; python {sys.version.split()[0]}")
     for kind in kinds:
-        for clients in [int(c) for c in args.clients.split(",")]:
+        for clients in [int(c) for c in args.clients.split(",")] if args.part != "lists" else []:
             with tempfile.TemporaryDirectory() as tmp, database(kind, args.pg, Path(tmp)) as url:
                 config = ConsoleConfig(database_url=url, data_dir=Path(tmp))
                 store = open_store(config)
                 create_first_admin(store, "benchmark administrator password")
                 ci = token(store, Role.CI)
-                with console(url, Path(tmp)) as base:
-                    rate = ingest(base, ci, clients, args.duration)
+                with console(url, Path(tmp)) as (base, pid):
+                    cpu = cpu_seconds(pid)
+                    rate, count = ingest(base, ci, clients, args.duration)
+                    cpu = (cpu_seconds(pid) - cpu) / count
                 store.close()
             print(
                 f"{kind:10} ingest, {clients} client(s): {rate:7.1f} scans/s "
-                f"(300 packages, 100 findings each)"
+                f"(300 packages, 100 findings each); Console process CPU "
+                f"{cpu * 1000:.1f} ms/scan"
             )
+        if args.part == "ingest":
+            continue
         with tempfile.TemporaryDirectory() as tmp, database(kind, args.pg, Path(tmp)) as url:
             config = ConsoleConfig(database_url=url, data_dir=Path(tmp))
             store = open_store(config)
@@ -305,7 +447,7 @@ def main() -> None:
                 f"in {time.monotonic() - started:.0f} s"
             )
             store.close()
-            with console(url, Path(tmp)) as base:
+            with console(url, Path(tmp)) as (base, _):
                 for label, (p50, p95) in latencies(base, auditor, args.repeat).items():
                     print(f"{kind:10} {label:30} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
 

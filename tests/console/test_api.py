@@ -314,3 +314,140 @@ def test_health_and_readiness_are_open(console: RunningConsole) -> None:
     anonymous = console.client()
     assert anonymous.get("/healthz").json() == {"status": "ok"}
     assert anonymous.get("/readyz").json()["status"] == "ready"
+
+
+def _expected_vulnerabilities(
+    latest: dict[str, dict[str, Any]], min_severity: str | None, sort: str
+) -> list[dict[str, Any]]:
+    """The vulnerability list computed from the published documents themselves."""
+    rank = {w: i for i, w in enumerate(("unknown", "negligible", "low", "medium", "high"))}
+    rank["critical"] = 5
+    floor = rank[min_severity] if min_severity else 0
+    grouped: dict[str, dict[str, Any]] = {}
+    for image, document in latest.items():
+        for finding in document["findings"]:
+            severity = rank[finding["severity"]]
+            if finding["suppressed"] or severity < floor:
+                continue
+            row = grouped.setdefault(
+                finding["id"],
+                {"id": finding["id"], "cve": None, "s": 0, "images": set(), "fix": 0},
+            )
+            row["cve"] = max(filter(None, (row["cve"], finding["cve"])), default=None)
+            row["s"] = max(row["s"], severity)
+            row["images"].add(image)
+            row["fix"] += finding["fixState"] == "fixed"
+    words = {v: k for k, v in rank.items()}
+    rows = [
+        {
+            "id": r["id"],
+            "cve": r["cve"],
+            "severity": words[r["s"]],
+            "images": len(r["images"]),
+            "fixableFindings": r["fix"],
+        }
+        for r in grouped.values()
+    ]
+    if sort == "severity":
+        rows.sort(key=lambda r: (-rank[r["severity"]], -r["images"], r["id"]))
+    else:
+        rows.sort(key=lambda r: (-r["images"], -rank[r["severity"]], r["id"]))
+    return rows
+
+
+def test_vulnerability_lists_match_the_published_documents(console: RunningConsole) -> None:
+    writer = console.client(Role.CI)
+    latest: dict[str, dict[str, Any]] = {}
+    documents = []
+    for seed in range(6):
+        document = synthetic_scan_document(seed, findings=30, packages=40, vulnerability_pool=50)
+        for i, finding in enumerate(document["findings"]):
+            if i % 6 == 1:
+                finding["severity"] = "critical"  # the same vulnerability, worse here
+        documents.append(document)
+    replacement = synthetic_scan_document(99, findings=30, packages=40, vulnerability_pool=50)
+    replacement["artifact"] = documents[2]["artifact"]  # image 2 is scanned again
+    for document in [*documents, documents[4], replacement]:
+        assert writer.post("/api/v1/scans", json=document).status_code == 201
+        latest[document["artifact"]["digest"]] = document
+
+    reader = console.client(Role.AUDITOR)
+    for severity in (None, "low", "high", "critical"):
+        for sort in ("impact", "severity"):
+            params: dict[str, Any] = {"limit": 1000, "sort": sort}
+            if severity:
+                params["severity"] = severity
+            page = reader.get("/api/v1/vulnerabilities", params=params).json()
+            expected = _expected_vulnerabilities(latest, severity, sort)
+            assert page["items"] == expected, (severity, sort)
+            assert page["total"] == len(expected)
+    wanted = _expected_vulnerabilities(latest, None, "impact")
+    found = reader.get("/api/v1/vulnerabilities", params={"q": wanted[0]["id"].lower()}).json()
+    assert wanted[0] in found["items"]
+    assert all(wanted[0]["id"].lower() in v["id"].lower() for v in found["items"])
+    risks = reader.get("/api/v1/risks", params={"limit": 5}).json()
+    assert risks["vulnerabilities"] == _expected_vulnerabilities(latest, "high", "severity")[:5]
+    download = reader.get("/api/v1/vulnerabilities", params={"limit": 3, "format": "csv"})
+    lines = download.text.splitlines()
+    assert lines[0] == "id,cve,severity,images,fixableFindings"
+    assert lines[1].split(",")[:4] == [
+        wanted[0]["id"],
+        wanted[0]["cve"] or "",
+        wanted[0]["severity"],
+        str(wanted[0]["images"]),
+    ]
+    assert download.headers["x-total-count"] == str(len(wanted))
+
+    package = replacement["packages"][0]
+    users = sum(
+        any(
+            p["name"] == package["name"] and p["version"] == package["version"]
+            for p in d["packages"]
+        )
+        for d in latest.values()
+    )
+    found = reader.get("/api/v1/search", params={"q": package["name"].upper()}).json()
+    assert {"name": package["name"], "version": package["version"], "images": users} in found[
+        "packages"
+    ]
+    gone = documents[2]["packages"][0]
+    if not any(
+        p["name"] == gone["name"] and p["version"] == gone["version"]
+        for d in latest.values()
+        for p in d["packages"]
+    ):  # image 2's old packages left the summary with its old scan
+        found = reader.get("/api/v1/search", params={"q": gone["name"]}).json()
+        assert all(p["name"] != gone["name"] for p in found["packages"])
+
+
+def test_compliance_lists_follow_each_targets_latest_result(console: RunningConsole) -> None:
+    writer = console.client(Role.CI)
+    first = synthetic_check_document(1, results=10)
+    for document in (first, synthetic_check_document(2, results=10)):
+        assert writer.post("/api/v1/checks", json=document).status_code == 201
+    again = synthetic_check_document(3, results=10)
+    again["target"] = first["target"]  # target 1 checked again, with other outcomes
+    assert writer.post("/api/v1/checks", json=again).status_code == 201
+
+    latest = [again, synthetic_check_document(2, results=10)]
+    reader = console.client(Role.AUDITOR)
+    checks = reader.get("/api/v1/compliance", params={"limit": 100}).json()
+    by_check = {c["check"]: c for c in checks["items"]}
+    assert checks["total"] == 10
+    for n in range(10):
+        statuses = [d["results"][n]["status"] for d in latest]
+        row = by_check[f"STK-K8S-{n:03d}"]
+        assert (row["failed"], row["passed"], row["failingTargets"]) == (
+            statuses.count("failed"),
+            statuses.count("passed"),
+            statuses.count("failed"),
+        )
+    failing = next(c for c in checks["items"] if c["failed"])
+    results = reader.get(
+        f"/api/v1/compliance/{failing['check']}", params={"status": "failed"}
+    ).json()
+    assert results["total"] == failing["failed"]
+    assert {r["target"] for r in results["items"]} <= {d["target"] for d in latest}
+    assert [c["failed"] for c in checks["items"]] == sorted(
+        (c["failed"] for c in checks["items"]), reverse=True
+    )

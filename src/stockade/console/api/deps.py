@@ -25,6 +25,20 @@ def remote_of(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-Context = Annotated[ConsoleContext, Depends(context_of)]
-Caller = Annotated[Principal, Depends(principal_of)]
-Remote = Annotated[str | None, Depends(remote_of)]
+# As coroutines, so FastAPI runs them on the event loop: a plain function dependency
+# costs a hop to the thread pool and back on every request.
+async def _context(request: Request) -> ConsoleContext:
+    return context_of(request)
+
+
+async def _caller(request: Request) -> Principal:
+    return principal_of(request)
+
+
+async def _remote(request: Request) -> str | None:
+    return remote_of(request)
+
+
+Context = Annotated[ConsoleContext, Depends(_context)]
+Caller = Annotated[Principal, Depends(_caller)]
+Remote = Annotated[str | None, Depends(_remote)]

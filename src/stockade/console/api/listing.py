@@ -30,7 +30,7 @@ class ListParams(BaseModel):
     format: Literal["json", "csv"]
 
 
-def list_params(
+async def list_params(  # a coroutine: no thread pool hop (see deps.py)
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     format: Annotated[

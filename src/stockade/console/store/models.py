@@ -240,7 +240,7 @@ class PackageRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     scan_id: Mapped[int] = mapped_column(ForeignKey("scans.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(512), index=True)
+    name: Mapped[str] = mapped_column(String(512))  # searched in package_summaries (0002)
     version: Mapped[str] = mapped_column(String(256))
     type: Mapped[str] = mapped_column(String(32))
     purl: Mapped[str | None] = mapped_column(Text)
@@ -308,6 +308,86 @@ class RuntimeEvent(Base):
 
 
 # --- vulnerability summaries (migration 0002) ---
+
+
+class VulnerabilitySummary(Base):
+    """One vulnerability over every image's latest scan, kept up to date at publish.
+
+    The ``images_*`` and ``fixable_*`` columns come in six thresholds, one per severity
+    (``images`` and ``fixable`` are "unknown or worse", i.e. all): ``images_high`` counts
+    the images whose latest scan has an active finding of this vulnerability at high or
+    worse, ``fixable_high`` the active findings at high or worse that have a fix. So a
+    list filtered by severity reads one row per vulnerability, never the findings.
+    ``severity`` is the worst severity of those findings; ``cve`` a CVE id they name.
+    A row goes when no image's latest scan has the vulnerability any more.
+    """
+
+    __tablename__ = "vulnerability_summaries"
+
+    vuln_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    cve: Mapped[str | None] = mapped_column(String(64))
+    search_key: Mapped[str] = mapped_column(String(200))
+    """``vuln_id``, a unit separator and ``cve``, in lower case: what search compares."""
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    images: Mapped[int] = mapped_column(Integer)
+    images_negligible: Mapped[int] = mapped_column(Integer)
+    images_low: Mapped[int] = mapped_column(Integer)
+    images_medium: Mapped[int] = mapped_column(Integer)
+    images_high: Mapped[int] = mapped_column(Integer)
+    images_critical: Mapped[int] = mapped_column(Integer)
+    fixable: Mapped[int] = mapped_column(Integer)
+    fixable_negligible: Mapped[int] = mapped_column(Integer)
+    fixable_low: Mapped[int] = mapped_column(Integer)
+    fixable_medium: Mapped[int] = mapped_column(Integer)
+    fixable_high: Mapped[int] = mapped_column(Integer)
+    fixable_critical: Mapped[int] = mapped_column(Integer)
+
+
+class PackageSummary(Base):
+    """A package name and version, and how many images' latest scans list it."""
+
+    __tablename__ = "package_summaries"
+
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    version: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name_key: Mapped[str] = mapped_column(String(512))
+    """The name in lower case: what search compares."""
+    images: Mapped[int] = mapped_column(Integer)
+
+
+class LatestCompliance(Base):
+    """Each compliance target's latest check result (its highest scan id)."""
+
+    __tablename__ = "latest_compliance"
+
+    artifact_key: Mapped[str] = mapped_column(String(600), primary_key=True)
+    scan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("scans.id", ondelete="CASCADE"), index=True
+    )
+    """None only inside the transaction that publishes the target's first result."""
+
+
+Index(
+    "ix_compliance_results_check_id_severity_id",
+    ComplianceResult.check_id,
+    ComplianceResult.severity,
+    ComplianceResult.id,
+)
+"""A check's results in list order (worst, then newest), so a page reads only its rows."""
+
+
+class CheckSummary(Base):
+    """One compliance check over every target's latest result, kept up to date at publish."""
+
+    __tablename__ = "check_summaries"
+
+    check_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    severity: Mapped[int] = mapped_column(SmallInteger)
+    results: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[int] = mapped_column(Integer)
+    failing_targets: Mapped[int] = mapped_column(Integer)
 
 
 # --- policies and collections (migration 0003) ---

@@ -10,22 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from stockade.console.errors import NotFound
-from stockade.console.store.ingest import KIND_COMPLIANCE
 from stockade.console.store.models import (
     AuditEntry,
+    CheckSummary,
     ComplianceResult,
     FindingRow,
     Host,
     Image,
     ImageTag,
+    LatestCompliance,
     PackageRow,
+    PackageSummary,
     RuntimeEvent,
     Scan,
+    VulnerabilitySummary,
 )
+from stockade.console.store.summaries import FIXABLE_COLUMNS, IMAGE_COLUMNS, SEARCH_SEPARATOR
 from stockade.core.advisory import Severity
 
 __all__ = ["Page", "severity_word"]
@@ -48,6 +52,15 @@ class Page:
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def _contains(session: Session, column: Any, text: str) -> Any:
+    """``column`` contains ``text``, ignoring case. SQLite's LIKE ignores (ASCII) case
+    already, and its lower() knows ASCII only, so ILIKE's lower() of every row would be
+    work for nothing there."""
+    if session.get_bind().dialect.name == "sqlite":
+        return column.like(_like(text), escape="\\")
+    return column.ilike(_like(text), escape="\\")
 
 
 def _page(
@@ -104,15 +117,16 @@ def list_images(
     min_severity: int | None = None,
     fixable: bool | None = None,
     sort: str = "risk",
+    count: bool = True,
 ) -> Page:
     query = select(Image)
     if q:
         query = query.where(
             or_(
-                Image.name.ilike(_like(q), escape="\\"),
+                _contains(session, Image.name, q),
                 Image.digest.startswith(q, autoescape=True),
                 Image.id.in_(
-                    select(ImageTag.image_id).where(ImageTag.reference.ilike(_like(q), escape="\\"))
+                    select(ImageTag.image_id).where(_contains(session, ImageTag.reference, q))
                 ),
             )
         )
@@ -123,7 +137,7 @@ def list_images(
     if fixable is not None:
         query = query.where(Image.fixable > 0 if fixable else Image.fixable == 0)
     query = query.order_by(*IMAGE_SORTS[sort])
-    rows, total = _page(session, query, limit, offset)
+    rows, total = _page(session, query, limit, offset, count=count)
     return Page([image_dict(r[0]) for r in rows], total, limit, offset)
 
 
@@ -158,7 +172,7 @@ def latest_scan_id_of_image(session: Session, digest: str) -> int:
 def list_hosts(session: Session, *, limit: int, offset: int, q: str | None = None) -> Page:
     query = select(Host)
     if q:
-        query = query.where(Host.name.ilike(_like(q), escape="\\"))
+        query = query.where(_contains(session, Host.name, q))
     query = query.order_by(Host.risk.desc(), Host.id.desc())
     rows, total = _page(session, query, limit, offset)
     items = [
@@ -265,12 +279,11 @@ def list_findings(
     if not include_suppressed:
         query = query.where(FindingRow.suppressed.is_(False))
     if q:
-        like = _like(q)
         query = query.where(
             or_(
-                FindingRow.vuln_id.ilike(like, escape="\\"),
-                FindingRow.cve.ilike(like, escape="\\"),
-                FindingRow.package_name.ilike(like, escape="\\"),
+                _contains(session, FindingRow.vuln_id, q),
+                _contains(session, FindingRow.cve, q),
+                _contains(session, FindingRow.package_name, q),
             )
         )
     query = query.order_by(
@@ -287,7 +300,7 @@ def list_packages(
         raise NotFound(f"no scan with id {scan_id}")
     query = select(PackageRow).where(PackageRow.scan_id == scan_id)
     if q:
-        query = query.where(PackageRow.name.ilike(_like(q), escape="\\"))
+        query = query.where(_contains(session, PackageRow.name, q))
     query = query.order_by(PackageRow.name.asc(), PackageRow.id.asc())
     rows, total = _page(session, query, limit, offset)
     items = [
@@ -312,6 +325,14 @@ def _latest_active_findings() -> Any:
     )
 
 
+_IMAGES_AT = {
+    level: getattr(VulnerabilitySummary, name) for level, name in enumerate(IMAGE_COLUMNS)
+}
+_FIXABLE_AT = {
+    level: getattr(VulnerabilitySummary, name) for level, name in enumerate(FIXABLE_COLUMNS)
+}
+
+
 def list_vulnerabilities(
     session: Session,
     *,
@@ -320,38 +341,39 @@ def list_vulnerabilities(
     min_severity: int | None = None,
     q: str | None = None,
     sort: str = "impact",
+    count: bool = True,
 ) -> Page:
-    images = func.count(func.distinct(Image.id)).label("images")
-    severity = func.max(FindingRow.severity).label("severity")
-    fixable = func.sum(case((FindingRow.fix_state == "fixed", 1), else_=0)).label("fixable")
-    query = (
-        select(FindingRow.vuln_id, func.max(FindingRow.cve), severity, images, fixable)
-        .join(Image, Image.latest_scan_id == FindingRow.scan_id)
-        .where(FindingRow.suppressed.is_(False))
-        .group_by(FindingRow.vuln_id)
-    )
-    if min_severity is not None:
-        query = query.where(FindingRow.severity >= min_severity)
+    """Vulnerabilities of images' latest scans, one summary row each.
+
+    With ``min_severity`` only findings at that severity or worse count: a vulnerability
+    is listed if one of them is, and ``images``/``fixableFindings`` count those only.
+    """
+    level = max(0, min(int(Severity.CRITICAL), min_severity or 0))
+    summary = VulnerabilitySummary
+    images, fixable = _IMAGES_AT[level], _FIXABLE_AT[level]
+    query = select(summary.vuln_id, summary.cve, summary.severity, images, fixable)
+    if level > 0:
+        query = query.where(images > 0)
     if q:
-        like = _like(q)
+        # One lower-case column: cheaper than ILIKE on two (several times, on PostgreSQL).
         query = query.where(
-            or_(
-                FindingRow.vuln_id.ilike(like, escape="\\"), FindingRow.cve.ilike(like, escape="\\")
-            )
+            summary.search_key.like(_like(q.lower()), escape="\\")
+            if SEARCH_SEPARATOR not in q
+            else literal(False)
         )
     order = (
-        (severity.desc(), images.desc(), FindingRow.vuln_id)
+        (summary.severity.desc(), images.desc(), summary.vuln_id)
         if sort == "severity"
-        else (images.desc(), severity.desc(), FindingRow.vuln_id)
+        else (images.desc(), summary.severity.desc(), summary.vuln_id)
     )
-    rows, total = _page(session, query.order_by(*order), limit, offset)
+    rows, total = _page(session, query.order_by(*order), limit, offset, count=count)
     items = [
         {
             "id": vuln_id,
             "cve": cve,
             "severity": severity_word(sev),
             "images": n,
-            "fixableFindings": int(fix or 0),
+            "fixableFindings": fix,
         }
         for vuln_id, cve, sev, n, fix in rows
     ]
@@ -381,46 +403,30 @@ def top_risks(session: Session, *, limit: int) -> dict[str, Any]:
         select(Image).where(Image.risk > 0).order_by(*IMAGE_SORTS["risk"]).limit(limit)
     )
     vulns = list_vulnerabilities(
-        session, limit=limit, offset=0, min_severity=int(Severity.HIGH), sort="severity"
+        session,
+        limit=limit,
+        offset=0,
+        min_severity=int(Severity.HIGH),
+        sort="severity",
+        count=False,
     )
     return {"images": [image_dict(i) for i in images], "vulnerabilities": vulns.items}
 
 
-def _latest_compliance_scans() -> Any:
-    return (
-        select(func.max(Scan.id))
-        .where(Scan.kind == KIND_COMPLIANCE)
-        .group_by(Scan.artifact_key)
-        .scalar_subquery()
-    )
-
-
 def compliance_by_check(session: Session, *, limit: int, offset: int, q: str | None = None) -> Page:
-    failed = func.sum(case((ComplianceResult.status == "failed", 1), else_=0)).label("failed")
-    passed = func.sum(case((ComplianceResult.status == "passed", 1), else_=0)).label("passed")
-    targets = func.count(
-        func.distinct(case((ComplianceResult.status == "failed", ComplianceResult.scan_id)))
-    ).label("targets")
-    query = (
-        select(
-            ComplianceResult.check_id,
-            func.max(ComplianceResult.title),
-            func.max(ComplianceResult.severity).label("severity"),
-            failed,
-            passed,
-            targets,
-        )
-        .where(ComplianceResult.scan_id.in_(_latest_compliance_scans()))
-        .group_by(ComplianceResult.check_id)
-        .order_by(failed.desc(), ComplianceResult.check_id)
-    )
+    """Checks over each target's latest result, from their summary rows."""
+    summary = CheckSummary
+    query = select(
+        summary.check_id,
+        summary.title,
+        summary.severity,
+        summary.failed,
+        summary.passed,
+        summary.failing_targets,
+    ).order_by(summary.failed.desc(), summary.check_id)
     if q:
-        like = _like(q)
         query = query.where(
-            or_(
-                ComplianceResult.check_id.ilike(like, escape="\\"),
-                ComplianceResult.title.ilike(like, escape="\\"),
-            )
+            or_(_contains(session, summary.check_id, q), _contains(session, summary.title, q))
         )
     rows, total = _page(session, query, limit, offset)
     items = [
@@ -428,9 +434,9 @@ def compliance_by_check(session: Session, *, limit: int, offset: int, q: str | N
             "check": check,
             "title": title,
             "severity": severity_word(sev),
-            "failed": int(f or 0),
-            "passed": int(p or 0),
-            "failingTargets": int(t or 0),
+            "failed": f,
+            "passed": p,
+            "failingTargets": t,
         }
         for check, title, sev, f, p, t in rows
     ]
@@ -446,17 +452,25 @@ def compliance_results(
     scan_id: int | None = None,
     status: str | None = None,
 ) -> Page:
+    """Compliance results of one scan, or of every target's latest result; worst first,
+    then newest first."""
     query = select(ComplianceResult, Scan).join(Scan, Scan.id == ComplianceResult.scan_id)
     if scan_id is not None:
         query = query.where(ComplianceResult.scan_id == scan_id)
     else:
-        query = query.where(ComplianceResult.scan_id.in_(_latest_compliance_scans()))
+        # Row by row down the (check, severity, id) index, each checked against the
+        # latest results: the first page costs the same however long the history.
+        query = query.where(exists().where(LatestCompliance.scan_id == ComplianceResult.scan_id))
     if check_id is not None:
         query = query.where(ComplianceResult.check_id == check_id)
     if status is not None:
         query = query.where(ComplianceResult.status == status)
-    query = query.order_by(ComplianceResult.severity.desc(), ComplianceResult.id)
-    rows, total = _page(session, query, limit, offset)
+    query = query.order_by(ComplianceResult.severity.desc(), ComplianceResult.id.desc())
+    if scan_id is None and check_id is not None:
+        rows, _ = _page(session, query, limit, offset, count=False)
+        total = _check_results_total(session, check_id, status)
+    else:
+        rows, total = _page(session, query, limit, offset)
     items = [
         {
             "check": r.check_id,
@@ -476,15 +490,29 @@ def compliance_results(
     return Page(items, total, limit, offset)
 
 
+def _check_results_total(session: Session, check_id: str, status: str | None) -> int:
+    """How many latest results a check has (with ``status``), from its summary row."""
+    row = session.execute(
+        select(CheckSummary.results, CheckSummary.failed, CheckSummary.passed).where(
+            CheckSummary.check_id == check_id
+        )
+    ).first()
+    if row is None:
+        return 0
+    results, failed, passed = row
+    by_status = {"failed": failed, "passed": passed, "skipped": results - failed - passed}
+    return int(results if status is None else by_status.get(status, 0))
+
+
 def search(session: Session, q: str, *, limit: int) -> dict[str, Any]:
-    images = list_images(session, limit=limit, offset=0, q=q, sort="risk").items
-    vulns = list_vulnerabilities(session, limit=limit, offset=0, q=q).items
+    """Images, vulnerabilities and packages (name and version) whose name or id contains
+    ``q``, ignoring case; packages most used first."""
+    images = list_images(session, limit=limit, offset=0, q=q, sort="risk", count=False).items
+    vulns = list_vulnerabilities(session, limit=limit, offset=0, q=q, count=False).items
     packages = session.execute(
-        select(PackageRow.name, PackageRow.version, func.count(func.distinct(Image.id)))
-        .join(Image, Image.latest_scan_id == PackageRow.scan_id)
-        .where(PackageRow.name.ilike(_like(q), escape="\\"))
-        .group_by(PackageRow.name, PackageRow.version)
-        .order_by(func.count(func.distinct(Image.id)).desc(), PackageRow.name)
+        select(PackageSummary.name, PackageSummary.version, PackageSummary.images)
+        .where(PackageSummary.name_key.like(_like(q.lower()), escape="\\"))
+        .order_by(PackageSummary.images.desc(), PackageSummary.name_key, PackageSummary.version)
         .limit(limit)
     )
     return {

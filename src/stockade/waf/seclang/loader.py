@@ -391,7 +391,12 @@ def parse_targets(text: str, *, file: str, line: int) -> list[Target]:
         selector = selector.strip()
         if selector.startswith("'") and selector.endswith("'") and len(selector) >= 2:
             selector = selector[1:-1]
-        if selector.startswith("/") and selector.endswith("/") and len(selector) >= 2:
+        if (
+            selector.startswith("/")
+            and selector.endswith("/")
+            and len(selector) >= 2
+            and collection != "XML"
+        ):
             try:
                 target.key_regex = compile_regex(selector[1:-1], ignore_case=True)
             except re.error as exc:
@@ -405,14 +410,15 @@ def parse_targets(text: str, *, file: str, line: int) -> list[Target]:
 
 
 def _split_targets(text: str) -> list[str]:
-    # '|' separates variables, except inside a /regex/ selector.
+    # '|' separates variables, except inside a /regex/ selector. An XML selector is an
+    # XPath expression (XML:/*, XML://@*), never a regex.
     parts: list[str] = []
     current: list[str] = []
     in_regex = False
     previous = ""
     for char in text:
         if char == "/":
-            if not in_regex and previous == ":":
+            if not in_regex and previous == ":" and not _is_xml(current):
                 in_regex = True
             elif in_regex and previous != "\\":
                 in_regex = False
@@ -424,6 +430,10 @@ def _split_targets(text: str) -> list[str]:
         previous = char
     parts.append("".join(current))
     return parts
+
+
+def _is_xml(variable: list[str]) -> bool:
+    return "".join(variable).strip().lstrip("!&").upper() == "XML:"
 
 
 def _rule_id(text: str, directive: Directive) -> int:

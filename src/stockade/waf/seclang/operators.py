@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,7 +44,9 @@ class Operator:
     negated: bool
     matcher: Matcher
     regex: Regex | None = None
-    """The compiled pattern for ``@rx`` (lets the engine pre-filter by literal)."""
+    """The compiled pattern of ``@rx`` and ``@pm``/``@pmFromFile``: the operator matches a
+    value exactly when ``regex.search`` finds it (the engine's multi-pattern prefilter
+    relies on this)."""
 
     def __call__(self, value: str, context: MatchContext) -> bool:
         return self.matcher(value, context) != self.negated
@@ -69,6 +72,8 @@ def _has_macro(param: str) -> bool:
 
 def _to_int(text: str) -> int:
     # Like C's atoi (which ModSecurity uses): optional sign, leading digits, else 0.
+    if text.isdecimal() and text.isascii():
+        return int(text)
     match = _INT.match(text)
     return int(match.group(0)) if match else 0
 
@@ -86,6 +91,8 @@ def _numeric(compare: Callable[[int, int], bool], param: str) -> Matcher:
     target = _to_int(param)
 
     def static(value: str, ctx: MatchContext) -> bool:
+        if value.isdecimal() and value.isascii():
+            return compare(int(value), target)
         return compare(_to_int(value), target)
 
     return static
@@ -125,9 +132,13 @@ def _rx(param: str) -> tuple[Matcher, Regex]:
 
 def phrase_matcher(phrases: Sequence[str]) -> Matcher:
     """Case-insensitive multi-substring search (``@pm``): one compiled alternation."""
+    return _phrases(phrases)[0]
+
+
+def _phrases(phrases: Sequence[str]) -> tuple[Matcher, Regex | None]:
     words = sorted({p.lower() for p in phrases if p}, key=len, reverse=True)
     if not words:
-        return lambda value, ctx: False
+        return (lambda value, ctx: False), None
     regex = compile_regex("|".join(re.escape(w) for w in words), ignore_case=True)
 
     def matcher(value: str, ctx: MatchContext) -> bool:
@@ -139,7 +150,7 @@ def phrase_matcher(phrases: Sequence[str]) -> Matcher:
         ctx.capture(groups[:1])
         return True
 
-    return matcher
+    return matcher, regex
 
 
 def _pm_phrases(param: str) -> list[str]:
@@ -174,14 +185,26 @@ def _ip_networks(specs: Sequence[str]) -> list[ipaddress.IPv4Network | ipaddress
 
 
 def _ip_match(networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> Matcher:
+    known: dict[str, bool] = {}
+
     def matcher(value: str, ctx: MatchContext) -> bool:
-        try:
-            address = ipaddress.ip_address(value.strip())
-        except ValueError:
-            return False
-        return any(address in network for network in networks)
+        found = known.get(value)
+        if found is None:
+            try:
+                address = ipaddress.ip_address(value.strip())
+            except ValueError:
+                found = False
+            else:
+                found = any(address in network for network in networks)
+            if len(known) >= _IP_MEMO_ENTRIES:
+                known.clear()
+            known[value] = found
+        return found
 
     return matcher
+
+
+_IP_MEMO_ENTRIES: Final = 4_096
 
 
 def _byte_ranges(param: str) -> Matcher:
@@ -228,24 +251,57 @@ def _validate_utf8(value: str, ctx: MatchContext) -> bool:
     return False
 
 
+_LIBINJECTION_MEMO_ENTRIES: Final = 4_096
+_LIBINJECTION_MEMO_LENGTH: Final = 256
+_SQLI_MEMO: dict[str, str | None] = {}
+_XSS_MEMO: dict[str, bool] = {}
+
+
+def _sqli_fingerprint(value: str) -> str | None:
+    """libinjection's fingerprint when ``value`` is SQL injection, else None (remembered:
+    the same cookies and arguments come back on every request)."""
+    try:
+        return _SQLI_MEMO[value]
+    except KeyError:
+        pass
+    result = _LIBINJECTION.is_sql_injection(value)
+    found: str | None = None
+    if result.get("is_sqli"):
+        fingerprint = result.get("fingerprint", "")
+        if isinstance(fingerprint, bytes):
+            fingerprint = fingerprint.decode("latin-1")
+        found = str(fingerprint)
+    if len(value) <= _LIBINJECTION_MEMO_LENGTH:
+        if len(_SQLI_MEMO) >= _LIBINJECTION_MEMO_ENTRIES:
+            _SQLI_MEMO.clear()
+        _SQLI_MEMO[value] = found
+    return found
+
+
 def _detect_sqli(value: str, ctx: MatchContext) -> bool:
     if _LIBINJECTION is None or not value:
         return False
-    result = _LIBINJECTION.is_sql_injection(value)
-    if result.get("is_sqli"):
-        if ctx.capturing:
-            fingerprint = result.get("fingerprint", "")
-            if isinstance(fingerprint, bytes):
-                fingerprint = fingerprint.decode("latin-1")
-            ctx.capture([str(fingerprint)])
-        return True
-    return False
+    fingerprint = _sqli_fingerprint(value)
+    if fingerprint is None:
+        return False
+    if ctx.capturing:
+        ctx.capture([fingerprint])
+    return True
 
 
 def _detect_xss(value: str, ctx: MatchContext) -> bool:
     if _LIBINJECTION is None or not value:
         return False
-    return bool(_LIBINJECTION.is_xss(value).get("is_xss"))
+    try:
+        return _XSS_MEMO[value]
+    except KeyError:
+        pass
+    found = bool(_LIBINJECTION.is_xss(value).get("is_xss"))
+    if len(value) <= _LIBINJECTION_MEMO_LENGTH:
+        if len(_XSS_MEMO) >= _LIBINJECTION_MEMO_ENTRIES:
+            _XSS_MEMO.clear()
+        _XSS_MEMO[value] = found
+    return found
 
 
 def _luhn(digits: str) -> bool:
@@ -321,26 +377,26 @@ def compile_operator(spec: str, *, base_dir: Path | None = None) -> Operator:
     if key == "rx":
         matcher, regex = _rx(param)
     elif key == "pm":
-        matcher = phrase_matcher(_pm_phrases(param))
+        matcher, regex = _phrases(_pm_phrases(param))
     elif key in ("pmfromfile", "pmf"):
         phrases: list[str] = []
         for name_part in param.split():
             phrases.extend(read_data_file(_resolve(name_part, base_dir)))
-        matcher = phrase_matcher(phrases)
+        matcher, regex = _phrases(phrases)
     elif key in ("ipmatch",):
         matcher = _ip_match(_ip_networks(param.split(",")))
     elif key in ("ipmatchfromfile", "ipmatchf"):
         matcher = _ip_match(_ip_networks(read_data_file(_resolve(param.strip(), base_dir))))
     elif key == "eq":
-        matcher = _numeric(lambda a, b: a == b, param)
+        matcher = _numeric(operator.eq, param)
     elif key == "ge":
-        matcher = _numeric(lambda a, b: a >= b, param)
+        matcher = _numeric(operator.ge, param)
     elif key == "gt":
-        matcher = _numeric(lambda a, b: a > b, param)
+        matcher = _numeric(operator.gt, param)
     elif key == "le":
-        matcher = _numeric(lambda a, b: a <= b, param)
+        matcher = _numeric(operator.le, param)
     elif key == "lt":
-        matcher = _numeric(lambda a, b: a < b, param)
+        matcher = _numeric(operator.lt, param)
     elif key == "streq":
         matcher = _string(lambda v, p: v == p, param)
     elif key in ("contains", "strmatch"):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from stockade.waf.seclang.operators import Operator
 from stockade.waf.seclang.regex import Regex
 from stockade.waf.seclang.transformations import Transformation
+
+_SELECTED_MEMO_ENTRIES: Final = 1_024
 
 
 @dataclass(slots=True)
@@ -20,10 +23,19 @@ class Target:
     count: bool = False
     exclude: bool = False
     text: str = ""
+    _selected: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+    """Keys the regex selector was tried on (the same header and TX names come back on
+    every request)."""
 
     def selects(self, key_lower: str, key: str) -> bool:
-        if self.key_regex is not None:
-            return self.key_regex.search(key)
+        regex = self.key_regex
+        if regex is not None:
+            known = self._selected.get(key)
+            if known is None:
+                known = regex.search(key)
+                if len(self._selected) < _SELECTED_MEMO_ENTRIES and len(key) <= 256:
+                    self._selected[key] = known
+            return known
         return self.key is None or self.key == key_lower
 
 

@@ -211,8 +211,15 @@ def _b64(data: str) -> str:
         return ""
 
 
+_CMD_LINE_WORK: Final = re.compile("[\"'\\\\^ ,;\t\r\nA-Z]")
+"""A character ``cmd_line`` removes, replaces or lower-cases: without one it changes
+nothing."""
+
+
 def cmd_line(value: str) -> str:
     """Windows/Unix command-line evasion folding, as ModSecurity's ``cmdLine``."""
+    if _CMD_LINE_WORK.search(value) is None:
+        return value
     out: list[str] = []
     space = False
     for char in value:
@@ -236,6 +243,8 @@ def remove_comments(value: str) -> str:
 
 
 def _remove_comments_strict(value: str) -> str:
+    if "/*" not in value and "--" not in value and "#" not in value:
+        return value
     out: list[str] = []
     i = 0
     n = len(value)
@@ -261,6 +270,8 @@ def _remove_comments_strict(value: str) -> str:
 
 
 def replace_comments(value: str) -> str:
+    if "/*" not in value:
+        return value
     out: list[str] = []
     i = 0
     n = len(value)
@@ -278,6 +289,8 @@ def replace_comments(value: str) -> str:
 
 
 def remove_comments_char(value: str) -> str:
+    if "/*" not in value and "*/" not in value and "--" not in value and "#" not in value:
+        return value
     out: list[str] = []
     i = 0
     n = len(value)
@@ -303,6 +316,9 @@ def _normalise(value: str, windows: bool) -> str:
         return value
     if windows:
         value = value.replace("\\", "/")
+    if "//" not in value and "/." not in value and not value.startswith("."):
+        # No empty, "." or ".." segment: only a leading and a trailing slash, both kept.
+        return value
     absolute = value.startswith("/")
     trailing = value.endswith("/")
     if value.endswith("/..") or value == "..":
