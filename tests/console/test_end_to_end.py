@@ -71,8 +71,13 @@ def test_policy_block_and_runtime_incident_reach_a_webhook(console: RunningConso
             assert wait_until(lambda: len(receiver.successes()) >= 2, timeout=30)
             kinds = sorted(kind for r in receiver.successes() for kind in r.json()["kinds"])
             assert kinds == ["policy.vulnerabilities.block", "runtime.incident"]
-            deliveries = admin.get("/api/v1/alerts/deliveries").json()["items"]
-            assert {d["status"] for d in deliveries} == {"delivered"}
+
+            # the receiver answers before the worker records the delivery: wait for it
+            def statuses() -> set[str]:
+                items = admin.get("/api/v1/alerts/deliveries").json()["items"]
+                return {d["status"] for d in items}
+
+            assert wait_until(lambda: statuses() == {"delivered"}, timeout=30), statuses()
     finally:
         for close in reversed(console.context.on_close):
             close()
