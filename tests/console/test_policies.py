@@ -15,10 +15,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
 
 from stockade.console.config import ConsoleConfig
+from stockade.console.context import ConsoleContext
 from stockade.console.documents import ScanDocument
-from stockade.console.events import ConsoleEvent
+from stockade.console.events import ConsoleEvent, ResultPublished
 from stockade.console.policies.model import (
     Collection,
     ComplianceItem,
@@ -39,7 +41,7 @@ from stockade.console.service import build_app
 from stockade.console.store import migrate
 from stockade.console.store.engine import Store
 from stockade.console.store.ingest import store_scan
-from stockade.console.store.models import Base, PolicyVerdict, Scan
+from stockade.console.store.models import Base, PolicyCollection, PolicyVerdict, Scan
 from stockade.console.store.retention import RetentionPolicy, prune
 from stockade.core.advisory import Severity
 
@@ -372,6 +374,7 @@ class Live:
     tokens: dict[Role, str]
     events: list[ConsoleEvent] = field(default_factory=list)
     clients: list[httpx.Client] = field(default_factory=list)
+    context: ConsoleContext | None = None
 
     def client(self, role: Role) -> httpx.Client:
         client = httpx.Client(
@@ -397,6 +400,7 @@ def live(store: Store, config: ConsoleConfig) -> Iterator[Live]:
     clock = MovableClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
     app = build_app(store, config, clock=clock)
     running = Live("", store, clock, {role: issue_token(store, role) for role in Role})
+    running.context = app.state.console
     app.state.console.event_listeners.append(running.events.append)
     with ThreadedServer(app) as server:
         running.url = server.url
@@ -517,6 +521,50 @@ def test_published_results_get_the_verdict_of_their_first_matching_rule(live: Li
         live.events[1].detail["scanId"],
         blocked,
     ]
+
+
+def test_the_verdict_commits_with_the_result_and_a_failing_listener_loses_only_its_own_writes(
+    live: Live, store: Store
+) -> None:
+    _create(
+        live,
+        "/api/v1/policies/rules/vulnerabilities",
+        {"name": "strict", "blockThreshold": "high"},
+    )
+    calls: list[int] = []
+
+    def failing(session: Session, event: ResultPublished) -> list[ConsoleEvent]:
+        # Writes in the publish transaction, then fails: its savepoint is rolled back.
+        session.add(
+            PolicyCollection(
+                name="written-by-a-failing-listener",
+                images=["*"],
+                hosts=[],
+                namespaces=[],
+                labels=[],
+                created_at=event.published_at,
+                updated_at=event.published_at,
+                updated_by="test",
+            )
+        )
+        session.flush()
+        calls.append(event.scan_id)
+        raise RuntimeError("a listener's bug")
+
+    assert live.context is not None
+    live.context.listeners.insert(0, failing)
+    scan_id = live.publish(scan_doc("registry.example/a:1", [finding("CVE-2024-7", "high")]))
+
+    assert calls == [scan_id]
+    with store.read() as session:
+        assert session.get(Scan, scan_id) is not None
+        names = session.scalars(select(PolicyCollection.name)).all()
+        assert "written-by-a-failing-listener" not in names
+        stored = session.scalars(select(PolicyVerdict).where(PolicyVerdict.scan_id == scan_id))
+        assert [v.outcome for v in stored] == ["block"]
+    assert [e.kind for e in live.events] == ["policy.vulnerabilities.block"]
+    metrics = live.client(Role.AUDITOR).get("/metrics").text
+    assert "stockade_console_published_total 1" in metrics
 
 
 def test_a_grace_period_starts_when_the_console_first_sees_a_fix(live: Live) -> None:

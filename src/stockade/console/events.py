@@ -1,19 +1,27 @@
 """What happens in the Console that others may react to.
 
-Two hooks, both called after the change they describe has committed, in the caller's
-thread; a listener must be quick and must not raise (queue real work):
+Two hooks, in the caller's thread:
 
-* :class:`PublishListener` — a scan or check result was stored (policies evaluate it).
+* :class:`PublishListener` — a scan or check result is being stored (policies evaluate
+  it). Called inside the publish transaction, in a savepoint of its own: what it writes
+  commits with the result (one commit per publish), and a listener that fails loses its
+  own writes only, never the result. It returns the events to tell once committed.
 * :class:`EventListener` — a :class:`ConsoleEvent` worth telling people about: a policy
-  alert or block, a registry scan's outcome, a runtime incident. Alert channels listen
-  here; :meth:`stockade.console.context.ConsoleContext.emit` fans an event out.
+  alert or block, a registry scan's outcome, a runtime incident; called after the change
+  it describes has committed. Alert channels listen here; it must be quick and must not
+  raise (queue real work). :meth:`stockade.console.context.ConsoleContext.emit` fans an
+  event out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = [
     "EVENT_SEVERITIES",
@@ -37,7 +45,7 @@ class ResultPublished:
 
 
 class PublishListener(Protocol):
-    def __call__(self, event: ResultPublished) -> None: ...
+    def __call__(self, session: Session, event: ResultPublished) -> Sequence[ConsoleEvent]: ...
 
 
 EVENT_SEVERITIES = ("critical", "high", "medium", "low", "info")

@@ -3,8 +3,9 @@ told to the event listeners (alert channels) as a :class:`ConsoleEvent`."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from stockade.console.context import ConsoleContext
 from stockade.console.events import ConsoleEvent, ResultPublished
@@ -13,8 +14,6 @@ from stockade.console.policies.storage import Evaluation, evaluate_scan
 from stockade.core.advisory import Severity
 
 __all__ = ["EVENT_REASONS", "PolicyEvaluator", "policy_event"]
-
-_log = logging.getLogger("stockade.console.policies")
 
 EVENT_REASONS = 20
 """Reasons an event carries (the verdict at ``/api/v1/scans/{id}/verdict`` has them all)."""
@@ -76,19 +75,13 @@ def policy_event(evaluation: Evaluation, published: ResultPublished) -> ConsoleE
 
 
 class PolicyEvaluator:
-    """A :class:`PublishListener`: evaluates the result in its own transaction, after the
-    publish committed, so a publish never fails because of its verdict."""
+    """A :class:`PublishListener`: evaluates the result in the transaction that stores
+    it (in a savepoint, so a publish never fails because of its verdict)."""
 
     def __init__(self, context: ConsoleContext) -> None:
         self.context = context
 
-    def __call__(self, event: ResultPublished) -> None:
-        try:
-            with self.context.store.write() as session:
-                evaluation = evaluate_scan(session, event.scan_id, self.context.clock())
-        except Exception:
-            _log.exception("the policy could not evaluate scan %d", event.scan_id)
-            return
+    def __call__(self, session: Session, event: ResultPublished) -> list[ConsoleEvent]:
+        evaluation = evaluate_scan(session, event.scan_id, self.context.clock())
         alert = policy_event(evaluation, event)
-        if alert is not None:
-            self.context.emit(alert)
+        return [] if alert is None else [alert]

@@ -470,25 +470,23 @@ class RegistryScanner:
             self._remember(
                 session, claim, group, scan_id=scan.id, scanned_at=now, version=version, now=now
             )
-            scan_id, key, name, summary = (
-                scan.id,
-                scan.artifact_key,
-                scan.artifact_name,
-                dict(scan.summary),
+            events = self.context.published(
+                session,
+                ResultPublished(
+                    scan_id=scan.id,
+                    kind=KIND_VULNERABILITIES,
+                    artifact_key=scan.artifact_key,
+                    artifact_name=scan.artifact_name,
+                    published_at=now,
+                    publisher=publisher,
+                    summary=dict(scan.summary),
+                ),
             )
+            scan_id = scan.id
         outcome.images_scanned += 1
         outcome.scan_ids.append(scan_id)
-        self._tell_listeners(
-            ResultPublished(
-                scan_id=scan_id,
-                kind=KIND_VULNERABILITIES,
-                artifact_key=key,
-                artifact_name=name,
-                published_at=now,
-                publisher=publisher,
-                summary=summary,
-            )
-        )
+        for event in events:
+            self.context.emit(event)
         self.context.emit(self._image_scanned(claim, group, references, document, scan_id))
 
     def _remember(
@@ -541,14 +539,6 @@ class RegistryScanner:
             ]
             if doomed:
                 session.execute(delete(RegistryImage).where(RegistryImage.id.in_(doomed)))
-
-    def _tell_listeners(self, event: ResultPublished) -> None:
-        self.context.counters.count_published()
-        for listener in self.context.listeners:
-            try:
-                listener(event)
-            except Exception:  # a listener's bug must not fail a stored scan
-                _log.exception("publish listener failed")
 
     def _finish(self, claim: Claim, outcome: RunOutcome) -> None:
         now = self.context.clock()

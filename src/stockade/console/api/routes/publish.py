@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from stockade.console import defenders
 from stockade.console.api.access import requires
@@ -16,7 +17,7 @@ from stockade.console.api.schemas import PublishedOut
 from stockade.console.context import ConsoleContext
 from stockade.console.documents import CheckDocument, EventBatch, ScanDocument
 from stockade.console.errors import InvalidDocument
-from stockade.console.events import ResultPublished
+from stockade.console.events import ConsoleEvent, ResultPublished
 from stockade.console.roles import Permission
 from stockade.console.store import retention, settings
 from stockade.console.store.ingest import store_check, store_scan
@@ -31,8 +32,10 @@ HostParam = Annotated[
 ]
 
 
-def _after_publish(context: ConsoleContext, scan: Scan, publisher: str) -> dict[str, Any]:
-    context.counters.count_published()
+def _publish(
+    context: ConsoleContext, session: Session, scan: Scan, publisher: str
+) -> list[ConsoleEvent]:
+    """Tell the publish listeners (in the storing transaction); the events to emit."""
     event = ResultPublished(
         scan_id=scan.id,
         kind=scan.kind,
@@ -42,11 +45,13 @@ def _after_publish(context: ConsoleContext, scan: Scan, publisher: str) -> dict[
         publisher=publisher,
         summary=dict(scan.summary),
     )
-    for listener in context.listeners:
-        try:
-            listener(event)
-        except Exception:  # a listener's bug must not fail a stored publish
-            _log.exception("publish listener failed")
+    return context.published(session, event)
+
+
+def _answer(context: ConsoleContext, scan: Scan, events: list[ConsoleEvent]) -> dict[str, Any]:
+    """After commit: emit the listeners' events and answer."""
+    for event in events:
+        context.emit(event)
     _log.info("stored %s scan %d of %s", scan.kind, scan.id, scan.artifact_key)
     return {
         "scanId": scan.id,
@@ -77,7 +82,8 @@ def publish_scan(
     with context.store.write() as session:
         scan = store_scan(session, document, publisher=caller.label, now=now, host=host)
         _prune(context, session, scan.artifact_key, now)
-    return _after_publish(context, scan, caller.label)
+        events = _publish(context, session, scan, caller.label)
+    return _answer(context, scan, events)
 
 
 @router.post("/checks", status_code=201, response_model=PublishedOut)
@@ -101,7 +107,8 @@ def publish_check(
             session, document, publisher=caller.label, now=now, host=host, image_digest=image
         )
         _prune(context, session, scan.artifact_key, now)
-    return _after_publish(context, scan, caller.label)
+        events = _publish(context, session, scan, caller.label)
+    return _answer(context, scan, events)
 
 
 def _event_time(text: str | None, now: dt.datetime) -> dt.datetime:
