@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -59,6 +60,11 @@ def serve(
     listens (port 0 in the config picks a free port)."""
     _check_tls(config)  # fail on a bad certificate before anything listens
     block_page = BlockPage.from_file(config.block_page) if config.block_page else BlockPage()
+    # The rules loaded so far live as long as the process: out of the collector's sight,
+    # a full collection no longer walks them (8-12 ms with CRS loaded, paid by whichever
+    # request is in flight; 0 frozen), and forked workers keep sharing their pages.
+    gc.collect()
+    gc.freeze()
     if config.workers == 1:
         audit = AuditLog(config.audit_log)
         try:
