@@ -1,5 +1,6 @@
 """``stockade console serve`` as a real process over HTTPS with its generated certificate,
-and two Console app instances sharing one PostgreSQL database."""
+with several worker processes, and two Console app instances sharing one PostgreSQL
+database."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -193,3 +195,70 @@ def test_two_consoles_share_one_postgresql(postgres: str, tmp_path: Path) -> Non
         for store in stores:
             store.close()
         drop_pg_database(postgres, name)
+
+
+def test_serve_with_workers_shares_the_port_the_store_and_the_metrics(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            str(STOCKADE),
+            "console",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--unsafe-plain-http",
+            "--workers",
+            "2",
+        ],
+        env=_env(STOCKADE_ADMIN_PASSWORD=ADMIN_PASSWORD),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    counts = data / "run" / f"metrics-{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(counts.glob("*.json"))) < 2:  # each worker writes once a second
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the workers did not start:\n{server.communicate()[0]}")
+            time.sleep(0.2)
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        config = ConsoleConfig(database_url=f"sqlite:///{data / 'console.sqlite'}", data_dir=data)
+        store = open_store(config, upgrade=False)
+        try:
+            ci, auditor = issue_token(store, Role.CI), issue_token(store, Role.AUDITOR)
+        finally:
+            store.close()
+        published = 12
+
+        def publish(seed: int) -> int:
+            # A connection each: the kernel spreads them over the workers.
+            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ci}"}) as c:
+                return c.post("/api/v1/scans", json=synthetic_scan_document(seed)).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(publish, range(published))) == [201] * published
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {auditor}"}) as c:
+            assert c.get("/api/v1/images").json()["total"] == published
+            deadline = time.monotonic() + 10
+            while True:  # whichever worker answers adds up both workers' counts
+                metrics = c.get("/metrics").text
+                if f"stockade_console_published_total {published}\n" in metrics:
+                    break
+                assert time.monotonic() < deadline, metrics
+                time.sleep(0.3)
+            line = next(x for x in metrics.splitlines() if x.startswith(_POSTS_201))
+            assert int(line.rsplit(" ", 1)[1]) == published
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=60)
+    assert server.returncode == 0, output
+    assert not counts.exists()  # the server's counts go with it
+
+
+_POSTS_201 = 'stockade_console_http_responses_total{method="POST",status="201"}'

@@ -102,6 +102,14 @@ def console() -> None:
     is_flag=True,
     help="Serve plain HTTP (only behind a proxy that terminates TLS).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes serving the port: more use more cores (each opens its own database "
+    "connections).",
+)
 @click.pass_obj
 def serve(
     ui: UI,
@@ -112,6 +120,7 @@ def serve(
     tls_key: Path | None,
     admin_password_file: Path | None,
     unsafe_plain_http: bool,
+    workers: int,
 ) -> None:
     """Migrate the store and serve the API over HTTPS (a self-signed certificate is made
     in the data dir unless --tls-cert/--tls-key are given)."""
@@ -137,7 +146,9 @@ def serve(
         store.close()
     if unsafe_plain_http:
         ui.warn("serving plain HTTP: cookies and tokens cross the network in clear")
-    ui.info(f"serving the Console on {'http' if unsafe_plain_http else 'https'}://{listen}")
+    scheme = "http" if unsafe_plain_http else "https"
+    processes = f" ({workers} worker processes)" if workers > 1 else ""
+    ui.info(f"serving the Console on {scheme}://{listen}{processes}")
     run_server(
         config,
         ServeOptions(
@@ -146,6 +157,7 @@ def serve(
             tls_cert=tls_cert,
             tls_key=tls_key,
             insecure_http=unsafe_plain_http,
+            workers=workers,
         ),
     )
 
