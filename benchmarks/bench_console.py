@@ -15,6 +15,7 @@ Starts `stockade console serve --unsafe-plain-http` as its own process over a fr
 
     .venv/bin/python benchmarks/bench_console.py                       # both stores
     .venv/bin/python benchmarks/bench_console.py --store sqlite --clients 1,4
+    .venv/bin/python benchmarks/bench_console.py --part ingest --workers 1,2 --clients 4
     .venv/bin/python benchmarks/bench_console.py --part lists --repeat 20
     .venv/bin/python benchmarks/bench_console.py --pg postgresql://postgres@127.0.0.1/test
 """
@@ -114,8 +115,8 @@ def database(kind: str, pg_admin: str, workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def console(url: str, workdir: Path) -> Iterator[tuple[str, int]]:
-    """The Console's base URL and process id."""
+def console(url: str, workdir: Path, workers: int = 1) -> Iterator[tuple[str, list[int]]]:
+    """The Console's base URL and its process ids (the server's, then its workers')."""
     port = _free_port()
     db = url.replace("postgresql+psycopg://", "postgresql://")
     args = [
@@ -127,6 +128,8 @@ def console(url: str, workdir: Path) -> Iterator[tuple[str, int]]:
         str(workdir),
         "--listen",
         f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
     ]
     if not url.startswith("sqlite"):
         args += ["--db", db]
@@ -144,7 +147,7 @@ def console(url: str, workdir: Path) -> Iterator[tuple[str, int]]:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit((workdir / "serve.log").read_text())
             time.sleep(0.1)
-        yield base, server.pid
+        yield base, [server.pid, *_children(server.pid)]
     finally:
         server.terminate()
         server.wait(30)
@@ -162,10 +165,21 @@ def token(store: Store, role: Role) -> str:
         ).token
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    found: list[int] = []
+    for task in tasks.iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used (Linux ``/proc``)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def ingest(base: str, ci: str, clients: int, duration: float) -> tuple[float, int]:
@@ -408,6 +422,9 @@ def main() -> None:
         help="an existing database to create the benchmark's database from",
     )
     parser.add_argument("--clients", default="1,4")
+    parser.add_argument(
+        "--workers", default="1", help="Console worker processes (comma-separated: each)"
+    )
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument(
@@ -417,20 +434,21 @@ def main() -> None:
     kinds = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     print(f"cpus: {os.cpu_count()}; python {sys.version.split()[0]}")
     for kind in kinds:
-        for clients in [int(c) for c in args.clients.split(",")] if args.part != "lists" else []:
+        runs = [(int(w), int(c)) for w in args.workers.split(",") for c in args.clients.split(",")]
+        for workers, clients in runs if args.part != "lists" else []:
             with tempfile.TemporaryDirectory() as tmp, database(kind, args.pg, Path(tmp)) as url:
                 config = ConsoleConfig(database_url=url, data_dir=Path(tmp))
                 store = open_store(config)
                 create_first_admin(store, "benchmark administrator password")
                 ci = token(store, Role.CI)
-                with console(url, Path(tmp)) as (base, pid):
-                    cpu = cpu_seconds(pid)
+                with console(url, Path(tmp), workers) as (base, pids):
+                    cpu = cpu_seconds(pids)
                     rate, count = ingest(base, ci, clients, args.duration)
-                    cpu = (cpu_seconds(pid) - cpu) / count
+                    cpu = (cpu_seconds(pids) - cpu) / count
                 store.close()
             print(
-                f"{kind:10} ingest, {clients} client(s): {rate:7.1f} scans/s "
-                f"(300 packages, 100 findings each); Console process CPU "
+                f"{kind:10} ingest, {workers} worker(s), {clients} client(s): {rate:7.1f} "
+                f"scans/s (300 packages, 100 findings each); Console processes' CPU "
                 f"{cpu * 1000:.1f} ms/scan"
             )
         if args.part == "ingest":
