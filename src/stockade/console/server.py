@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from stockade.console.metrics import CounterSharing
 from stockade.console.service import build_app, open_store, require_admin
 from stockade.console.tls import ensure_self_signed
 
-__all__ = ["ServeOptions", "WorkerApp", "serve"]
+__all__ = ["ServeOptions", "WorkerApp", "listening_socket", "serve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,17 @@ def serve(config: ConsoleConfig, options: ServeOptions) -> None:
     _serve_workers(config, options, settings)
 
 
+def listening_socket(config: uvicorn.Config) -> socket.socket:
+    """The socket the workers share, bound by uvicorn and said to be TCP: the workers
+    rebuild it from its fields, and asyncio sets TCP_NODELAY on connections only from a
+    socket whose protocol says TCP (uvicorn's says 0: every answer then waited ~40 ms for
+    the client's delayed ACK)."""
+    bound = config.bind_socket()
+    listener = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
+    listener.set_inheritable(True)
+    return listener
+
+
 def _serve_workers(config: ConsoleConfig, options: ServeOptions, settings: dict[str, Any]) -> None:
     # The server's own directory of worker counts: emptied at start, gone at the end.
     metrics_dir = config.data_dir / "run" / f"metrics-{options.port}"
@@ -96,7 +108,6 @@ def _serve_workers(config: ConsoleConfig, options: ServeOptions, settings: dict[
         WorkerApp(config, metrics_dir), factory=True, workers=options.workers, **settings
     )
     try:
-        socket = uvicorn_config.bind_socket()
-        Multiprocess(uvicorn_config, sockets=[socket]).run()
+        Multiprocess(uvicorn_config, sockets=[listening_socket(uvicorn_config)]).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
