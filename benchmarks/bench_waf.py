@@ -28,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -253,14 +254,24 @@ def main() -> int:
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, best of "
         f"{args.rounds}; stockade workers: {args.workers}"
     )
-    print(f"{'flat out':12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs ModSecurity':>15}")
+    print(
+        f"{'flat out':12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs ModSecurity':>15}"
+        f" {'median req/s':>13} {'vs ModSecurity':>15}"
+    )
+    medians = {name: statistics.median(r["rps"] for r in runs) for name, runs in results.items()}
     for name in names:
         row = best[name]
         ratio = row["rps"] / best["modsecurity"]["rps"]
         print(
             f"{name:12} {row['rps']:9.0f} {row.get('p50_ms', 0):8.2f}"
             f" {row.get('p99_ms', 0):8.2f} {ratio:14.2f}x"
+            f" {medians[name]:13.0f} {medians[name] / medians['modsecurity']:14.2f}x"
         )
+    rounds = ", ".join(
+        f"{s['rps'] / m['rps']:.2f}"
+        for s, m in zip(results["stockade"], results["modsecurity"], strict=True)
+    )
+    print(f"stockade / modsecurity, round by round: {rounds}")
     base = steady["backend"]
     print(f"paced at {args.paced_rate:.0f} req/s (median p99 of {args.rounds} rounds)")
     print(f"{'':12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'added p99':>10}")
