@@ -257,12 +257,23 @@ def test_memo_of_values_is_bounded() -> None:
         (reader for group in plan.prefilter_groups for reader in group.readers),
         key=lambda reader: len(reader.slot_of),
     )
-    first = prefilter.candidates(reader, "1' or 1=1--")
+
+    def candidates(value: str) -> frozenset[int] | None:
+        return prefilter.candidates(reader, value, prefilter.memo_key(value))
+
+    first = candidates("1' or 1=1--")
     assert first  # SQL injection patterns found
     assert reader.memo["1' or 1=1--"] == first
     for n in range(prefilter._MEMO_ENTRIES + 10):
-        assert prefilter.candidates(reader, f"value {n}") is not None
+        assert candidates(f"value {n}") is not None
     assert 0 < len(reader.memo) <= prefilter._MEMO_ENTRIES
-    long_value = "x" * (prefilter._MEMO_VALUE_LENGTH + 1)
-    prefilter.candidates(reader, long_value)
-    assert long_value not in reader.memo
+    # A long value (a page answered again and again) is remembered by its digest only.
+    page = "<p>" + "Nothing to see here. " * 20 + "1' or 1=1--</p>"
+    assert len(page) > prefilter._MEMO_VALUE_LENGTH
+    reader.memo.clear()
+    found = candidates(page)
+    assert found
+    assert list(reader.memo) == [prefilter.memo_key(page)]
+    assert reader.memo[prefilter.memo_key(page)] == found
+    assert len(prefilter.memo_key(page)) == 16
+    assert prefilter.memo_key(page + " ") != prefilter.memo_key(page)

@@ -44,6 +44,7 @@ from stockade.waf.seclang.prefilter import (
     PrefilterGroup,
     build_groups,
     candidates,
+    memo_key,
 )
 from stockade.waf.seclang.rules import Ctl, Rule, SetVar, Target
 
@@ -758,9 +759,10 @@ class Transaction:
                 else:
                     values = [value for _, value in self._keyed(collection).get(key, ())]
                 for value in values:
-                    slots = memo.get(value)
+                    remembered = memo_key(value)
+                    slots = memo.get(remembered)
                     if slots is None:
-                        slots = candidates(reader, value)
+                        slots = candidates(reader, value, remembered)
                         if slots is None:
                             # RE2 could not run the set: evaluate every rule of the group.
                             return group.every_slot()

@@ -33,6 +33,7 @@ every time, as before.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -128,7 +129,17 @@ _VALUE_OPERATORS: Final = frozenset(
 
 _MEMO_ENTRIES: Final = 1_024
 _MEMO_VALUE_LENGTH: Final = 256
-"""Longer values are not remembered (a body is rarely sent twice)."""
+"""Longer values are remembered by a digest: a request body is rarely sent twice, but a
+static page or an API's stock answer is inspected on every response."""
+
+
+def memo_key(value: str) -> str | bytes:
+    """The key ``value``'s candidates are remembered under: the value itself when short,
+    its 128-bit BLAKE2b digest when long (a few microseconds for a page, where the scan
+    it saves takes tens)."""
+    if len(value) <= _MEMO_VALUE_LENGTH:
+        return value
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 class _NoContext:
@@ -184,7 +195,7 @@ class Reader:
     steps: tuple[FlatStep, ...] = ()
     """The trie flattened parent first: (index of the parent's text, with 0 the value),
     function name, function (None at the root), slots in the set, direct tests."""
-    memo: dict[str, frozenset[int]] = field(default_factory=dict)
+    memo: dict[str | bytes, frozenset[int]] = field(default_factory=dict)
     """Value -> the slots it yields (bounded; emptied when full)."""
 
 
@@ -213,15 +224,16 @@ class Gate:
     group_index: int
 
 
-def candidates(reader: Reader, value: str) -> frozenset[int] | None:
+def candidates(reader: Reader, value: str, key: str | bytes) -> frozenset[int] | None:
     """Slots of the reader's rules whose operator holds on ``value`` transformed by their
-    chain; None when RE2 could not run the set. (Callers look in ``reader.memo`` first.)"""
+    chain; None when RE2 could not run the set. (Callers look in ``reader.memo`` under
+    ``key``, :func:`memo_key` of the value, first.)"""
     found = _scan(reader, value)
-    if found is not None and len(value) <= _MEMO_VALUE_LENGTH:
+    if found is not None:
         memo = reader.memo
         if len(memo) >= _MEMO_ENTRIES:
             memo.clear()
-        memo[value] = found
+        memo[key] = found
     return found
 
 
