@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import hashlib
@@ -33,7 +34,7 @@ from stockade.waf.decision import Action, Decision, Mode
 from stockade.waf.errors import WafError
 from stockade.waf.ftw import BENIGN_RESPONSE
 from stockade.waf.proxy.crs_decider import CrsDecider
-from stockade.waf.proxy.server import tls_context
+from stockade.waf.proxy.server import listening_socket, tls_context
 from stockade.waf.request import HttpRequest, HttpResponse
 
 SQLI = "/?id=1%27%20or%20%271%27%3D%271"
@@ -497,3 +498,27 @@ def test_decisions_are_what_the_decider_says(backend: Backend) -> None:
         reply = request(proxy.port, get("/"))
     assert reply.status == 429
     assert b"fixed-id" in reply.body
+
+
+def test_connections_accepted_on_the_workers_socket_have_tcp_nodelay() -> None:
+    # asyncio sets TCP_NODELAY only on connections from a socket whose protocol says TCP;
+    # without it an answer written in two parts waits for the client's delayed ACK.
+    listener = listening_socket("127.0.0.1", 0, reuse_port=True)
+
+    async def accept_one() -> int:
+        nodelay: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def connected(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted = writer.get_extra_info("socket")
+            nodelay.set_result(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(connected, sock=listener)
+        _, writer = await asyncio.open_connection("127.0.0.1", listener.getsockname()[1])
+        try:
+            return await asyncio.wait_for(nodelay, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(accept_one()) != 0

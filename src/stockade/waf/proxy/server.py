@@ -864,7 +864,9 @@ def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socke
     """A listening TCP socket; with ``reuse_port`` several processes share the port and
     the kernel spreads connections between them (SO_REUSEPORT)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # Protocol TCP said outright: asyncio sets TCP_NODELAY on the connections it accepts
+    # only from a socket whose protocol says TCP (0 left Nagle's algorithm on them).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port:
