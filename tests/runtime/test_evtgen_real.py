@@ -41,7 +41,6 @@ import json
 import os
 import platform
 import posixpath
-import pwd
 import re
 import shlex
 import subprocess
@@ -389,17 +388,6 @@ def known_miss(case: EvtgenCase) -> str | None:
             "container discovery does not report container.privileged (sensors/containers.py "
             "reads no bundle capabilities), so the rule's container.privileged=true never holds"
         )
-    if case.test.startswith("system_user_interactive") and "user=sshd" in case.case:
-        try:
-            host_name = pwd.getpwuid(SSHD_UID).pw_name
-        except KeyError:
-            host_name = None
-        if host_name != "sshd":
-            return (
-                f"user names come from the host's account database (sensors/processes.py), "
-                f"where uid {SSHD_UID} is {host_name or 'nobody known'}, not the container's "
-                "/etc/passwd where it is sshd"
-            )
     return None
 
 

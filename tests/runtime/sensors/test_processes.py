@@ -3,6 +3,7 @@ container resolved from a real runc container's cgroup and bundle."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from tests.support.containers import container_skip_reason, runc_container
 
-from stockade.runtime.events import ProcessEvent
+from stockade.runtime.events import HOST, Container, ProcessEvent
 from stockade.runtime.sensors.containers import ContainerResolver, match_cgroup
 from stockade.runtime.sensors.procconn import (
     ProcConnector,
@@ -164,3 +165,33 @@ def test_lost_events_are_counted_not_hidden() -> None:
             if connector.lost:
                 break
         assert connector.lost >= 1
+
+
+def test_user_names_in_a_container_come_from_its_own_account_database(tmp_path: Path) -> None:
+    # A /proc laid out as the kernel shows it: the process's root is the container's
+    # rootfs, its uid_map maps the container's 0-65535 to the host's 100000-165535.
+    proc = tmp_path / "proc"
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "etc").mkdir(parents=True)
+    passwd = rootfs / "etc" / "passwd"
+    passwd.write_text(
+        "root:x:0:0:root:/root:/bin/sh\nsshd:x:101:65534::/run/sshd:/usr/sbin/nologin\n"
+    )
+    for pid, uid_map in ((41, "0 100000 65536\n"), (42, "0 0 4294967295\n")):
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "root").symlink_to(rootfs)
+        (proc / str(pid) / "uid_map").write_text(uid_map)
+    tracker = ProcessTracker(proc=proc)
+    box = Container(id="0123456789ab", runtime="runc")
+    assert tracker._user_in(100101, box, 41) == "sshd"  # mapped: 100101 is 101 inside
+    assert tracker._user_in(101, box, 42) == "sshd"  # no user namespace
+    assert tracker._user_in(100000, box, 41) == "root"
+    assert tracker._user_in(4242, box, 42) is None  # the container has no such user
+    # A changed database is read again (useradd in a running container).
+    passwd.write_text(passwd.read_text() + "app:x:4242:4242::/app:/bin/sh\n")
+    os.utime(passwd, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert tracker._user_in(4242, box, 42) == "app"
+    # The host, and a container without /etc/passwd (distroless), use the host's names.
+    assert tracker._user_in(0, HOST, 42) == "root"
+    passwd.unlink()
+    assert tracker._user_in(0, box, 42) == "root"

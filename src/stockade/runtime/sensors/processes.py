@@ -32,6 +32,25 @@ MAX_ANCESTORS: Final = 8
 """How far up a parent chain is kept on each process (Falco's rules look 7 levels up)."""
 MAX_TRACKED: Final = 200_000
 _NS_PER_TICK: Final = 1_000_000_000 / os.sysconf("SC_CLK_TCK")
+MAX_CONTAINER_DATABASES: Final = 4_096
+"""Containers whose account database is kept parsed at once."""
+
+
+def _inside_uid(proc: Path, pid: int, uid: int) -> int:
+    """``uid`` (as this namespace sees it) as the process's user namespace sees it: the
+    same without a user namespace (an identity map, or none readable)."""
+    try:
+        with open(f"{proc}/{pid}/uid_map", "rb") as mapping:
+            text = mapping.read(65536)
+    except OSError:
+        return uid
+    for line in text.decode("ascii", "replace").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and all(p.isdigit() for p in parts):
+            inside, outside, count = (int(p) for p in parts)
+            if outside <= uid < outside + count:
+                return uid - outside + inside
+    return uid
 
 
 def _boot_time_ns(proc: Path) -> int:
@@ -51,6 +70,9 @@ class ProcessTracker:
         self._numbers = itertools.count(1)
         self._boot_ns = _boot_time_ns(proc)
         self._users: dict[int, str | None] = {}
+        self._container_users: dict[str, tuple[tuple[int, int, int], dict[int, str]]] = {}
+        """Per container: its ``/etc/passwd``'s identity (device, inode, mtime) and the
+        names it gives, read through a process's root (see :meth:`_user_in`)."""
         self._upper_dirs: dict[str, str] = {}
         """Each container's overlay upper layer, once a process showed it."""
         self._parents: dict[int, tuple[Process, Process]] = {}
@@ -155,6 +177,44 @@ class ProcessTracker:
             if not (self._proc / str(pid)).exists():
                 del self._live[pid]
 
+    def _user_in(self, uid: int | None, container: Container | None, pid: int) -> str | None:
+        """The name ``uid`` has where the process runs: in a container, by the
+        container's own account database (``/proc/PID/root/etc/passwd``, user namespace
+        mapping applied), as Falco names it; on the host, or in a container that has no
+        readable ``/etc/passwd``, by the host's. A uid the container's database does not
+        list has no name."""
+        if uid is None or container is None or container.is_host:
+            return self._user(uid)
+        names = self._names_in(container.id, pid)
+        if names is None:
+            return self._user(uid)
+        return names.get(_inside_uid(self._proc, pid, uid))
+
+    def _names_in(self, container_id: str, pid: int) -> dict[int, str] | None:
+        path = f"{self._proc}/{pid}/root/etc/passwd"
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        key = (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
+        known = self._container_users.get(container_id)
+        if known is not None and known[0] == key:
+            return known[1]
+        try:
+            with open(path, "rb") as database:
+                text = database.read(4 * 1024 * 1024)
+        except OSError:
+            return None
+        names: dict[int, str] = {}
+        for line in text.decode("utf-8", "replace").splitlines():
+            fields_ = line.split(":")
+            if len(fields_) >= 3 and fields_[2].isdigit() and fields_[0]:
+                names.setdefault(int(fields_[2]), fields_[0])
+        if len(self._container_users) >= MAX_CONTAINER_DATABASES:
+            self._container_users.clear()
+        self._container_users[container_id] = (key, names)
+        return names
+
     def _user(self, uid: int | None) -> str | None:
         if uid is None:
             return None
@@ -203,7 +263,7 @@ class ProcessTracker:
             args=argv[1:],
             cwd=snap.cwd,
             uid=snap.uid,
-            user_name=self._user(snap.uid),
+            user_name=self._user_in(snap.uid, container, snap.pid),
             gid=snap.gid,
             loginuid=snap.loginuid,
             tty=snap.tty,
