@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.images import cached_build, missing_tools, recipe_key, run_tool
+
+from stockade.runtime.sensors.procinfo import capabilities
 
 BUSYBOX_APPLETS = [
     "sh",
@@ -105,6 +108,7 @@ def runc_container(
     image: str = "test/busybox:1",
     network_host: bool = True,
     rootfs: Path | None = None,
+    privileged: bool = False,
 ) -> Iterator[RuncContainer]:
     """A detached runc container running ``args`` on an overlay of ``rootfs`` (default
     the busybox rootfs); killed, deleted and unmounted on exit. ``network_host`` keeps
@@ -122,14 +126,16 @@ def runc_container(
         capture_output=True,
     )
     try:
-        yield from _run_bundle(bundle, args, image=image, network_host=network_host)
+        yield from _run_bundle(
+            bundle, args, image=image, network_host=network_host, privileged=privileged
+        )
     finally:
         subprocess.run(["umount", "-l", str(bundle / "rootfs")], capture_output=True, check=False)
         shutil.rmtree(bundle, ignore_errors=True)
 
 
 def _run_bundle(
-    bundle: Path, args: Sequence[str], *, image: str, network_host: bool
+    bundle: Path, args: Sequence[str], *, image: str, network_host: bool, privileged: bool
 ) -> Iterator[RuncContainer]:
     run_tool(["runc", "spec", "--bundle", bundle])
     config = json.loads((bundle / "config.json").read_text())
@@ -138,6 +144,14 @@ def _run_bundle(
     config["process"]["env"] = ["PATH=/bin:/usr/bin", "HOME=/root"]
     config["root"]["readonly"] = False
     config["annotations"] = {"org.opencontainers.image.ref.name": image}
+    if privileged:  # as docker run --privileged writes it: every capability, no filter
+        every = sorted(_bounding_capabilities())
+        config["process"]["capabilities"] = {
+            name: every for name in ("bounding", "effective", "permitted")
+        }
+        config["linux"].pop("seccomp", None)
+        config["linux"]["maskedPaths"] = []
+        config["linux"]["readonlyPaths"] = []
     if network_host:
         config["linux"]["namespaces"] = [
             n for n in config["linux"]["namespaces"] if n["type"] != "network"
@@ -159,3 +173,10 @@ def _run_bundle(
     finally:
         subprocess.run(["runc", "kill", cid, "KILL"], capture_output=True, check=False)
         subprocess.run(["runc", "delete", "-f", cid], capture_output=True, check=False)
+
+
+def _bounding_capabilities() -> frozenset[str]:
+    """The capabilities our own bounding set holds (all, for root on the host)."""
+    status = Path("/proc/self/status").read_text()
+    found = re.search(r"^CapBnd:\s*([0-9a-f]+)", status, re.MULTILINE)
+    return capabilities(int(found[1], 16)) if found else frozenset()

@@ -195,3 +195,22 @@ def test_user_names_in_a_container_come_from_its_own_account_database(tmp_path: 
     assert tracker._user_in(0, HOST, 42) == "root"
     passwd.unlink()
     assert tracker._user_in(0, box, 42) == "root"
+
+
+@pytest.mark.root
+def test_a_container_started_privileged_is_known_as_one(tmp_path: Path) -> None:
+    if reason := container_skip_reason():
+        pytest.skip(reason)
+    resolver = ContainerResolver()
+    with (
+        runc_container(tmp_path, ["/bin/sleep", "30"], privileged=True) as privileged,
+        runc_container(tmp_path, ["/bin/sleep", "30"]) as confined,
+    ):
+        found = resolver.resolve(privileged.pid)
+        assert found is not None
+        assert found.id == privileged.id[:12]
+        assert found.privileged is True
+        # runc's default spec: three capabilities
+        other = resolver.resolve(confined.pid)
+        assert other is not None
+        assert other.privileged is False

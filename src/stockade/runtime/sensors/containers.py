@@ -18,6 +18,7 @@ a container whose image is unknown is still a container.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import threading
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from stockade.runtime.events import HOST, Container
+from stockade.runtime.sensors.procinfo import capabilities
 
 __all__ = [
     "CgroupMatch",
@@ -67,6 +69,8 @@ class ImageInfo:
     name: str | None = None
     """The container's name."""
     labels: tuple[tuple[str, str], ...] = ()
+    privileged: bool | None = None
+    """Started privileged (None: not known)."""
 
 
 def parse_cgroup_file(text: str) -> list[str]:
@@ -260,6 +264,7 @@ class ContainerResolver:
             runtime=match.runtime,
             start_ts=created,
             labels=info.labels,
+            privileged=info.privileged,
         )
 
     def _podman_info(self, container_id: str) -> ImageInfo | None:
@@ -279,11 +284,14 @@ class ContainerResolver:
         inner = _dict(config.get("Config"))
         labels = _dict(inner.get("Labels"))
         name = config.get("Name")
+        host = _load_json(self._docker_root / "containers" / container_id / "hostconfig.json")
+        privileged = host.get("Privileged") if isinstance(host, dict) else None
         return ImageInfo(
             reference=inner.get("Image") if isinstance(inner.get("Image"), str) else None,
             image_id=config.get("Image") if isinstance(config.get("Image"), str) else None,
             name=name.lstrip("/") if isinstance(name, str) else None,
             labels=_labels(labels),
+            privileged=privileged if isinstance(privileged, bool) else None,
         )
 
 
@@ -338,9 +346,10 @@ def _bundle_info(bundle: Path) -> ImageInfo | None:
     config = _load_json(bundle / "config.json")
     if not isinstance(config, dict):
         return None
+    privileged = oci_privileged(config)
     annotations = config.get("annotations")
     if not isinstance(annotations, dict):
-        return None
+        return ImageInfo(privileged=privileged)
     reference = annotations.get("org.opencontainers.image.ref.name")
     digest = annotations.get("org.opencontainers.image.digest") or annotations.get(
         "io.stockade.image.digest"
@@ -349,7 +358,33 @@ def _bundle_info(bundle: Path) -> ImageInfo | None:
         reference=reference if isinstance(reference, str) else None,
         digest=digest if isinstance(digest, str) else None,
         labels=_labels({k: v for k, v in annotations.items() if isinstance(v, str)}),
+        privileged=privileged,
     )
+
+
+def oci_privileged(config: Mapping[str, Any]) -> bool | None:
+    """Whether an OCI runtime config starts its container privileged, as ``docker run
+    --privileged`` and ``podman run --privileged`` write one: every capability this host
+    can grant (our own bounding set) in the process's bounding set, and no seccomp
+    filter. None when the config names no capabilities."""
+    process = _dict(config.get("process"))
+    bounding = _dict(process.get("capabilities")).get("bounding")
+    if not isinstance(bounding, list):
+        return None
+    granted = {c for c in bounding if isinstance(c, str)}
+    return _grantable() <= granted and "seccomp" not in _dict(config.get("linux"))
+
+
+@functools.cache
+def _grantable() -> frozenset[str]:
+    """The capabilities in this process's bounding set (all of them, for root on the
+    host)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return frozenset()
+    found = re.search(r"^CapBnd:\s*([0-9a-f]+)", status, re.MULTILINE)
+    return capabilities(int(found[1], 16)) if found else frozenset()
 
 
 def _relative_cgroup(mount_path: str) -> str:
