@@ -4,6 +4,7 @@ container resolved from a real runc container's cgroup and bundle."""
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import threading
 import time
@@ -195,6 +196,21 @@ def test_user_names_in_a_container_come_from_its_own_account_database(tmp_path: 
     assert tracker._user_in(0, HOST, 42) == "root"
     passwd.unlink()
     assert tracker._user_in(0, box, 42) == "root"
+    # A hostile container: a symlink would resolve against the host's root through
+    # /proc/PID/root, a FIFO would block the open. Neither is read.
+    secret = tmp_path / "host-secret"
+    secret.write_text("leaked:x:4243:0::/:/bin/sh\n")
+    passwd.symlink_to(secret)
+    other = Container(id="ba9876543210", runtime="runc")
+    try:
+        host_name: str | None = pwd.getpwuid(4243).pw_name
+    except KeyError:
+        host_name = None
+    assert host_name != "leaked"
+    assert tracker._user_in(4243, other, 42) == host_name  # the host's, not the file's
+    passwd.unlink()
+    os.mkfifo(passwd)
+    assert tracker._user_in(4243, other, 42) == host_name  # at once, nothing read
 
 
 @pytest.mark.root

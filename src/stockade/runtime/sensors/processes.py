@@ -15,6 +15,7 @@ import operator
 import os
 import pwd
 import select
+import stat as stat_module
 import time
 from collections.abc import Iterator
 from dataclasses import fields, replace
@@ -191,20 +192,29 @@ class ProcessTracker:
         return names.get(_inside_uid(self._proc, pid, uid))
 
     def _names_in(self, container_id: str, pid: int) -> dict[int, str] | None:
-        path = f"{self._proc}/{pid}/root/etc/passwd"
+        # The container owns these files: its /etc or /etc/passwd may be a symlink, which
+        # through /proc/PID/root would resolve against our (the host's) root, or a FIFO
+        # that blocks an open. Neither is followed or waited on: no names from it.
+        etc = f"{self._proc}/{pid}/root/etc"
         try:
-            stat = os.stat(path)
+            if stat_module.S_ISLNK(os.lstat(etc).st_mode):
+                return None
+            fd = os.open(f"{etc}/passwd", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return None
-        key = (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
-        known = self._container_users.get(container_id)
-        if known is not None and known[0] == key:
-            return known[1]
         try:
-            with open(path, "rb") as database:
-                text = database.read(4 * 1024 * 1024)
+            stat = os.fstat(fd)
+            if not stat_module.S_ISREG(stat.st_mode):
+                return None
+            key = (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
+            known = self._container_users.get(container_id)
+            if known is not None and known[0] == key:
+                return known[1]
+            text = os.read(fd, 4 * 1024 * 1024)
         except OSError:
             return None
+        finally:
+            os.close(fd)
         names: dict[int, str] = {}
         for line in text.decode("utf-8", "replace").splitlines():
             fields_ = line.split(":")
