@@ -15,19 +15,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import re
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from sqlalchemy import insert
 
 from stockade.console.config import ConsoleConfig
@@ -46,9 +41,9 @@ from stockade.console.store.models import (
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench_console import database  # noqa: E402  # this directory's scripts
+from bench_console_pages import PASSWORD, log_in  # noqa: E402
 from tests.console.conftest import ThreadedServer  # noqa: E402
-
-PASSWORD = "benchmark administrator password"  # noqa: S105  # a throw-away store
 
 RESULTS = 20_000
 DELIVERIES = 20_000
@@ -64,35 +59,6 @@ PAGES = {
     "a registry": "/registries/7",
     "defenders": "/defenders",
 }
-
-
-@contextmanager
-def database(pg_admin: str | None, workdir: Path) -> Iterator[str]:
-    """A SQLite file in ``workdir``, or a PostgreSQL database made for the run."""
-    if pg_admin is None:
-        yield f"sqlite:///{workdir / 'console.sqlite'}"
-        return
-    name = f"stk_govbench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = pg_admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def log_in(client: httpx.Client) -> None:
-    form = client.get("/login")
-    token = re.search(r'name="login_token" value="([^"]+)"', form.text)
-    if token is None:
-        raise SystemExit("the log-in page has no form token")
-    answer = client.post(
-        "/login", data={"username": "admin", "password": PASSWORD, "login_token": token[1]}
-    )
-    if answer.status_code != 303:
-        raise SystemExit(f"log-in failed: {answer.status_code}")
 
 
 def _chunks(rows: list[dict[str, Any]], size: int = 2000) -> list[list[dict[str, Any]]]:
@@ -266,7 +232,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cpus: {os.cpu_count()}; python {sys.version.split()[0]}")
     kind = "postgresql" if args.pg else "sqlite"
-    with tempfile.TemporaryDirectory() as tmp, database(args.pg, Path(tmp)) as url:
+    with tempfile.TemporaryDirectory() as tmp, database(kind, args.pg or "", Path(tmp)) as url:
         config = ConsoleConfig(database_url=url, data_dir=Path(tmp), secure_cookies=False)
         store = open_store(config)
         create_first_admin(store, PASSWORD)

@@ -12,26 +12,22 @@ p50 and p95 in milliseconds, HTTP and HTML rendering included.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import re
 import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import psycopg
 
 from stockade.console.config import ConsoleConfig
 from stockade.console.service import build_app, create_first_admin, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench_console import database, seed  # noqa: E402  # this directory's script
 from tests.console.conftest import ThreadedServer  # noqa: E402
 
 PASSWORD = "benchmark administrator password"  # noqa: S105  # a throw-away store
@@ -54,41 +50,17 @@ PAGES = {
 }
 
 
-def _bench_console() -> object:
-    spec = importlib.util.spec_from_file_location(
-        "bench_console", ROOT / "benchmarks/bench_console.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@contextmanager
-def database(pg_admin: str | None, workdir: Path) -> Iterator[str]:
-    if pg_admin is None:
-        yield f"sqlite:///{workdir / 'console.sqlite'}"
-        return
-    name = f"stk_webbench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = pg_admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(pg_admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def log_in(client: httpx.Client) -> None:
+    """Sign in as the benchmark's administrator through the form, as a browser does."""
     form = client.get("/login")
     token = re.search(r'name="login_token" value="([^"]+)"', form.text)
-    assert token is not None
+    if token is None:
+        raise SystemExit("the log-in page has no form token")
     answer = client.post(
         "/login", data={"username": "admin", "password": PASSWORD, "login_token": token[1]}
     )
-    assert answer.status_code == 303, answer.text
+    if answer.status_code != 303:
+        raise SystemExit(f"log-in failed: {answer.status_code}")
 
 
 def main() -> None:
@@ -96,22 +68,14 @@ def main() -> None:
     parser.add_argument("--pg", help="an existing PostgreSQL database to create one from")
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    bench = _bench_console()
     print(f"cpus: {os.cpu_count()}; python {sys.version.split()[0]}")
-    with tempfile.TemporaryDirectory() as tmp, database(args.pg, Path(tmp)) as url:
+    kind = "postgresql" if args.pg else "sqlite"
+    with tempfile.TemporaryDirectory() as tmp, database(kind, args.pg or "", Path(tmp)) as url:
         config = ConsoleConfig(database_url=url, data_dir=Path(tmp), secure_cookies=False)
         store = open_store(config)
         create_first_admin(store, PASSWORD)
         started = time.monotonic()
-        bench.seed(store)  # type: ignore[attr-defined]
-        try:
-            from stockade.console.store import summaries
-        except ImportError:  # a Console without summary tables
-            pass
-        else:
-            with store.engine.begin() as connection:
-                summaries.rebuild(connection)
-        kind = "postgresql" if args.pg else "sqlite"
+        seed(store)  # the summaries rebuilt from the rows, as migration 0002 does
         print(
             f"{kind}: seeded 10,000 images, 500,000 findings in {time.monotonic() - started:.0f} s"
         )
