@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import posixpath
-import re
 import shlex
 import subprocess
 import threading
@@ -51,7 +50,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +61,7 @@ from stockade.runtime.events import Event, FileEvent, field_spec
 from stockade.runtime.rules import Alert, RuleSet, load_rules
 from stockade.runtime.rules.evtgen import EvtgenCase, load_suite, synthesize
 from stockade.runtime.rules.output import render_value
+from stockade.runtime.sensors.procinfo import bounding_capabilities
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -88,15 +87,6 @@ network namespace, to a veth pair that never answers."""
 SSHD_UID = 101
 """The uid Debian's openssh-server would give its ``sshd`` account (and the offline
 synthesizer assumes)."""
-
-_CAPABILITIES = """
-    CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP
-    LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER
-    SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE
-    SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP
-    MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF
-    CHECKPOINT_RESTORE
-""".split()  # noqa: SIM905 - the kernel's numbering, as a block (41 lines otherwise)
 
 _SYSCALL_NUMBERS = {  # x86-64
     "open": 2,
@@ -401,13 +391,9 @@ def _param(case: EvtgenCase) -> Any:
 # -- the machinery -------------------------------------------------------------------------
 
 
-@cache
 def host_capabilities() -> tuple[str, ...]:
     """The capability names our own bounding set holds (what a container can be given)."""
-    status = Path("/proc/self/status").read_text()
-    found = re.search(r"^CapBnd:\s*([0-9a-f]+)", status, re.MULTILINE)
-    bits = int(found[1], 16) if found else 0
-    return tuple(f"CAP_{name}" for index, name in enumerate(_CAPABILITIES) if bits >> index & 1)
+    return tuple(sorted(bounding_capabilities()))
 
 
 class Tap(RuleSet):

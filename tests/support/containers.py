@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import uuid
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from tests.support.images import cached_build, missing_tools, recipe_key, run_tool
 
-from stockade.runtime.sensors.procinfo import capabilities
+from stockade.runtime.sensors.procinfo import bounding_capabilities
 
 BUSYBOX_APPLETS = [
     "sh",
@@ -145,7 +144,7 @@ def _run_bundle(
     config["root"]["readonly"] = False
     config["annotations"] = {"org.opencontainers.image.ref.name": image}
     if privileged:  # as docker run --privileged writes it: every capability, no filter
-        every = sorted(_bounding_capabilities())
+        every = sorted(bounding_capabilities())
         config["process"]["capabilities"] = {
             name: every for name in ("bounding", "effective", "permitted")
         }
@@ -173,10 +172,3 @@ def _run_bundle(
     finally:
         subprocess.run(["runc", "kill", cid, "KILL"], capture_output=True, check=False)
         subprocess.run(["runc", "delete", "-f", cid], capture_output=True, check=False)
-
-
-def _bounding_capabilities() -> frozenset[str]:
-    """The capabilities our own bounding set holds (all, for root on the host)."""
-    status = Path("/proc/self/status").read_text()
-    found = re.search(r"^CapBnd:\s*([0-9a-f]+)", status, re.MULTILINE)
-    return capabilities(int(found[1], 16)) if found else frozenset()

@@ -18,7 +18,6 @@ a container whose image is unknown is still a container.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import re
 import threading
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from stockade.runtime.events import HOST, Container
-from stockade.runtime.sensors.procinfo import capabilities
+from stockade.runtime.sensors.procinfo import bounding_capabilities
 
 __all__ = [
     "CgroupMatch",
@@ -372,19 +371,7 @@ def oci_privileged(config: Mapping[str, Any]) -> bool | None:
     if not isinstance(bounding, list):
         return None
     granted = {c for c in bounding if isinstance(c, str)}
-    return _grantable() <= granted and "seccomp" not in _dict(config.get("linux"))
-
-
-@functools.cache
-def _grantable() -> frozenset[str]:
-    """The capabilities in this process's bounding set (all of them, for root on the
-    host)."""
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return frozenset()
-    found = re.search(r"^CapBnd:\s*([0-9a-f]+)", status, re.MULTILINE)
-    return capabilities(int(found[1], 16)) if found else frozenset()
+    return bounding_capabilities() <= granted and "seccomp" not in _dict(config.get("linux"))
 
 
 def _relative_cgroup(mount_path: str) -> str:

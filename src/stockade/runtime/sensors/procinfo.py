@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -66,6 +67,15 @@ _O_RDONLY: Final = os.O_RDONLY | os.O_CLOEXEC
 def capabilities(mask: int) -> frozenset[str]:
     """The capability names set in ``mask`` (few distinct masks occur: cached)."""
     return frozenset(name for bit, name in enumerate(_CAP_NAMES) if mask >> bit & 1)
+
+
+@functools.cache
+def bounding_capabilities() -> frozenset[str]:
+    """The capability names in this process's bounding set: what it, and a container it
+    starts, can be given (every capability, for root on the host)."""
+    status = _read("/proc/self/status") or b""
+    found = re.search(rb"^CapBnd:\s*([0-9a-f]+)", status, re.MULTILINE)
+    return capabilities(int(found[1], 16)) if found else frozenset()
 
 
 @dataclass(frozen=True, slots=True)
