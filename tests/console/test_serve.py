@@ -4,7 +4,6 @@ database."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pickle
 import socket
@@ -20,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from tests.support.sockets import accepted_nodelay
 
 from stockade.console.config import ConsoleConfig
 from stockade.console.roles import Role
@@ -279,22 +279,4 @@ def test_the_workers_socket_gives_connections_tcp_nodelay() -> None:
     allow_connection_pickling()
     rebuilt = pickle.loads(ForkingPickler.dumps(listener))  # noqa: S301  # as spawn passes it
     listener.close()
-
-    async def accept_one() -> int:
-        nodelay: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-        def connected(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            accepted = writer.get_extra_info("socket")
-            nodelay.set_result(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-            writer.close()
-
-        server = await asyncio.start_server(connected, sock=rebuilt)
-        port = rebuilt.getsockname()[1]
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            return await asyncio.wait_for(nodelay, 10)
-        finally:
-            writer.close()
-            server.close()
-
-    assert asyncio.run(accept_one()) != 0
+    assert accepted_nodelay(rebuilt) != 0

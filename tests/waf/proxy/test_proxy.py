@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
 import hashlib
@@ -17,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from tests.support.sockets import accepted_nodelay
 from tests.waf.proxy.backend import Backend, ws_client_frame, ws_read_frame
 from tests.waf.proxy.support import (
     AllowAll,
@@ -505,20 +505,4 @@ def test_connections_accepted_on_the_workers_socket_have_tcp_nodelay() -> None:
     # without it an answer written in two parts waits for the client's delayed ACK.
     listener = listening_socket("127.0.0.1", 0, reuse_port=True)
 
-    async def accept_one() -> int:
-        nodelay: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-        def connected(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            accepted = writer.get_extra_info("socket")
-            nodelay.set_result(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-            writer.close()
-
-        server = await asyncio.start_server(connected, sock=listener)
-        _, writer = await asyncio.open_connection("127.0.0.1", listener.getsockname()[1])
-        try:
-            return await asyncio.wait_for(nodelay, 10)
-        finally:
-            writer.close()
-            server.close()
-
-    assert asyncio.run(accept_one()) != 0
+    assert accepted_nodelay(listener) != 0
