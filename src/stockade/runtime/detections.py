@@ -15,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from stockade.runtime.events import Event, FileEvent, NetworkEvent, Process, ProcessEvent
+from stockade.runtime.events import (
+    OPEN_CALLS,
+    Event,
+    FileEvent,
+    NetworkEvent,
+    Process,
+    ProcessEvent,
+)
 from stockade.runtime.models import Model, ModelState
 from stockade.runtime.rules import Priority
 
@@ -285,8 +292,9 @@ def sensitive_files(event: Event, model: Model | None) -> list[Finding]:
         return []
     process = event.process
     path = event.path
-    writes = event.type != "openat" or event.flags & 0o3 != 0 or event.created
-    if event.type == "openat" and not writes and path in _SENSITIVE_READS:
+    opened = event.type in OPEN_CALLS
+    writes = not opened or event.flags & 0o3 != 0 or event.created
+    if opened and not writes and path in _SENSITIVE_READS:
         return [
             Finding(
                 "builtin:sensitive-read",
@@ -297,7 +305,7 @@ def sensitive_files(event: Event, model: Model | None) -> list[Finding]:
             )
         ]
     if (
-        event.type == "openat"
+        opened
         and not writes
         and not event.opened_for_exec
         and _SSH_PRIVATE_KEY.fullmatch(path)

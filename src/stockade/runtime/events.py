@@ -10,9 +10,12 @@ caused it (with its parent chain and container):
 * :class:`NetworkEvent`: outbound connections, accepted connections and listening
   sockets, from sock_diag and ``/proc/PID/net``.
 
-The sensors cannot tell which of a family of system calls did the work (fanotify sees an
-open, not whether ``open`` or ``openat2`` made it), so each event carries one canonical
-``evt.type`` per family: :data:`OBSERVED_EVENT_TYPES` lists them. A Falco condition that
+The sensors mostly cannot tell which of a family of system calls did the work (fanotify
+sees a file created, not whether ``link`` or ``linkat`` made it), so such an event
+carries one canonical ``evt.type`` per family. Opens are the exception: an opener that
+waits for a permission verdict can be asked which call it is in (``open``, ``openat``,
+``openat2``, ``creat``); opens only notified of are ``openat``.
+:data:`OBSERVED_EVENT_TYPES` lists every type the sensors report. A Falco condition that
 can only match other event types can never match here; the rules compiler uses this list
 to say so rather than to evaluate such rules for ever in vain.
 
@@ -39,6 +42,7 @@ __all__ = [
     "FIELDS",
     "HOST",
     "OBSERVED_EVENT_TYPES",
+    "OPEN_CALLS",
     "Container",
     "Event",
     "Extractor",
@@ -230,15 +234,21 @@ class NetworkEvent:
 
 Event = ProcessEvent | FileEvent | NetworkEvent
 
+OPEN_CALLS: Final[frozenset[str]] = frozenset({"open", "openat", "openat2", "creat"})
+"""The :attr:`FileEvent.type` values of opens."""
+
 OBSERVED_EVENT_TYPES: Final[frozenset[str]] = frozenset(
     {
         # proc connector: PROC_EVENT_EXEC / FORK / EXIT
         "execve",
         "clone",
         "procexit",
-        # fanotify: FAN_OPEN*/FAN_MODIFY, FAN_CREATE (files, links, dirs), FAN_RENAME,
-        # FAN_DELETE, FAN_ATTRIB
+        # fanotify: FAN_OPEN*/FAN_MODIFY (a permission event's opener tells which open
+        # call), FAN_CREATE (files, links, dirs), FAN_RENAME, FAN_DELETE, FAN_ATTRIB
+        "open",
         "openat",
+        "openat2",
+        "creat",
         "linkat",
         "symlinkat",
         "renameat2",
@@ -466,7 +476,7 @@ def _evt_res(event: Event) -> str:
 
 
 def _is_open(event: Event) -> bool:
-    return isinstance(event, FileEvent) and event.type == "openat"
+    return isinstance(event, FileEvent) and event.type in OPEN_CALLS
 
 
 def _open_read(event: Event) -> bool:
@@ -525,7 +535,7 @@ def event_args(event: Event) -> dict[str, Value]:
 
 def _file_args(event: FileEvent) -> dict[str, Value]:
     raw = event.raw_path if event.raw_path is not None else event.path
-    if event.type == "openat":
+    if event.type in OPEN_CALLS:
         args: dict[str, Value] = {
             "fd": event.fd if event.fd is not None else -1,
             "name": raw,

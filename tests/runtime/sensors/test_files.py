@@ -9,6 +9,7 @@ import io
 import os
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,9 +21,9 @@ from tests.support.containers import RuncContainer, container_skip_reason, runc_
 from stockade.runtime.agent import AgentSettings, DefenderAgent
 from stockade.runtime.defender import DefenderPolicy, RuleException
 from stockade.runtime.detections import Finding, drift, sensitive_files
-from stockade.runtime.events import Container, FileEvent, Process
+from stockade.runtime.events import OPEN_CALLS, Container, Event, FileEvent, Process
 from stockade.runtime.incidents import Action
-from stockade.runtime.rules import Priority
+from stockade.runtime.rules import Alert, Priority, RuleSet, load_rules
 from stockade.runtime.sensors.files import (
     FAN_CLOSE_WRITE,
     FAN_OPEN_PERM,
@@ -34,6 +35,8 @@ from stockade.runtime.sensors.files import (
 )
 from stockade.runtime.sensors.procconn import SensorUnavailable
 from stockade.runtime.sensors.processes import ProcessTracker
+
+DATA = Path(__file__).parents[2] / "data" / "runtime"
 
 # -- parsers, on data ---------------------------------------------------------------------
 
@@ -77,12 +80,34 @@ def test_mountinfo_names_mounts_and_overlay_layers() -> None:
 
 
 def test_sensitive_read_list() -> None:
-    for path in ("/etc/shadow", "/etc/sudoers.d/90-admin", "/home/ann/.ssh/id_ed25519"):
+    for path in (
+        "/etc/shadow",
+        "/etc/sudoers.d/90-admin",
+        "/etc/pam.d/common-auth",
+        "/etc/security/pwquality.conf",
+        "/home/ann/.ssh/id_ed25519",
+        "/root/.ssh/authorized_keys",
+    ):
         assert is_sensitive_read(path), path
     assert is_sensitive_read("/etc/ssh/ssh_host_rsa_key")
-    for path in ("/etc/passwd", "/home/ann/.ssh/id_ed25519.pub", "/home/a/b/.ssh/id_rsa"):
+    for path in (
+        "/etc/passwd",
+        "/etc/pam.d/sub/x",
+        "/home/ann/.ssh/id_ed25519.pub",
+        "/home/a/b/.ssh/id_rsa",
+    ):
         assert not is_sensitive_read(path), path
     assert not is_sensitive_read("/etc/ssh/ssh_host_rsa_key.pub")
+
+
+@pytest.mark.parametrize("call", sorted(OPEN_CALLS))
+def test_every_open_call_is_judged_as_an_open(call: str) -> None:
+    reader = Process(pid=7, name="perl", exe="/usr/bin/perl", container=Container("c1"))
+    (read,) = sensitive_files(FileEvent(call, reader, "/etc/shadow", fd=3), None)
+    assert read.rule == "builtin:sensitive-read"
+    write = FileEvent(call, reader, "/etc/passwd", flags=os.O_WRONLY | os.O_TRUNC, fd=3)
+    (written,) = sensitive_files(write, None)
+    assert written.rule == "builtin:sensitive-write"
 
 
 # -- real containers ----------------------------------------------------------------------
@@ -184,6 +209,70 @@ def test_read_of_shadow_names_the_path_inside_the_container_and_the_reader(
     assert not [e for e in setup.watcher.events if e.path == "/etc/hostname"]
     (finding,) = sensitive_files(read, None)
     assert finding.rule == "builtin:sensitive-read"
+
+
+@pytest.mark.root
+def test_a_waiting_opener_is_asked_what_it_opened(setup: Setup) -> None:
+    """The permission event's opener is read in its open(2): the path as written, the
+    flags the kernel does not keep (O_TRUNC), and the descriptor the open returns."""
+    if not setup.watcher.sensor.permission:
+        pytest.skip("this kernel has no fanotify permission events")
+    # cat holds 0-4 (two extra descriptors from the shell): its open returns 5
+    _run(setup.box, "cat 3</dev/null 4</dev/null /etc/../etc//shadow > /dev/null")
+    read = setup.watcher.wait_for(
+        lambda e: setup.mine(e) and e.path == "/etc/shadow" and "/../" in (e.raw_path or "")
+    )
+    assert read.raw_path == "/etc/../etc//shadow"
+    assert read.type in ("open", "openat")
+    assert read.fd == 5
+    assert read.flags & os.O_ACCMODE == os.O_RDONLY
+    assert not read.flags & (os.O_TRUNC | os.O_CREAT)
+    # a truncating write: told once, at the open, with its flags (not again at the close)
+    before = len([e for e in setup.watcher.events if e.path == "/etc/sudoers"])
+    _run(setup.box, "cp /etc/shadow /etc/sudoers")
+    setup.watcher.wait_for(lambda e: setup.mine(e) and e.path == "/etc/sudoers")
+    assert setup.watcher.sensor.refresh() >= 1  # the new file is marked
+    _run(setup.box, ": > /etc/sudoers")
+    truncated = setup.watcher.wait_for(
+        lambda e: setup.mine(e) and e.path == "/etc/sudoers" and bool(e.flags & os.O_TRUNC)
+    )
+    assert truncated.flags & os.O_ACCMODE == os.O_WRONLY
+    assert truncated.flags & os.O_CREAT
+    assert truncated.fd is not None
+    assert truncated.fd >= 0
+    assert truncated.process.name == "sh"
+    _run(setup.box, "echo done > /tmp/marker-truncate")
+    setup.watcher.wait_for(lambda e: e.path == "/tmp/marker-truncate")
+    writes = [e for e in setup.watcher.events if e.path == "/etc/sudoers"][before:]
+    # cp's write of the new file (not marked yet: told at its close; cp may be gone
+    # before it is described), then the shell's truncating open, told once
+    assert [bool(e.flags & os.O_TRUNC) for e in writes] == [False, True]
+    assert writes[1].process.name == "sh"
+
+
+@pytest.mark.root
+def test_opens_for_writing_in_var_log_are_told_as_they_open(setup: Setup) -> None:
+    if not setup.watcher.sensor.permission:
+        pytest.skip("this kernel has no fanotify permission events")
+    _run(setup.box, "mkdir -p /var/log/app && echo old > /var/log/eg.log")
+    assert setup.watcher.sensor.refresh(everything=True) >= 1  # /var/log is new here
+    _run(
+        setup.box,
+        "cat /var/log/eg.log > /dev/null; : > /var/log/eg.log; echo more >> /var/log/eg.log; "
+        "echo nested > /var/log/app/x.log",
+    )
+    setup.watcher.wait_for(lambda e: setup.mine(e) and e.path == "/var/log/app/x.log")
+    opens = [e for e in setup.watcher.events if e.path == "/var/log/eg.log"]
+    # the creating write came before the mark (told at close); then the emptying open
+    # with O_TRUNC and the appending one, each told once, at the open; the read is not
+    assert [e.flags & (os.O_TRUNC | os.O_APPEND) for e in opens] == [0, os.O_TRUNC, os.O_APPEND]
+    emptied = opens[1]
+    assert emptied.fd is not None
+    assert emptied.type in ("open", "openat")
+    assert emptied.flags & os.O_ACCMODE == os.O_WRONLY
+    # a subdirectory's file is not a child of /var/log: told at its close
+    nested = [e for e in setup.watcher.events if e.path == "/var/log/app/x.log"]
+    assert [e.fd for e in nested] == [None]
 
 
 @pytest.mark.root
@@ -432,6 +521,110 @@ def test_the_agent_watches_new_containers_and_prevents_a_sensitive_read(tmp_path
             assert incidents[0].outcome == "killed"
             assert "password hashes" in incidents[0].explanation
             assert box.exec("cat", "/etc/hostname").stdout == "busybox\n"
+    finally:
+        agent.stop()
+
+
+class LinkRecorder(RuleSet):
+    """Falco's rules, keeping every link event the agent matched and its alerts."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        super().__init__(ruleset.rules)
+        self.links: list[tuple[FileEvent, list[Alert]]] = []
+
+    def match(self, event: Event) -> list[Alert]:
+        alerts = super().match(event)
+        if isinstance(event, FileEvent) and event.type in ("symlinkat", "linkat"):
+            self.links.append((event, alerts))
+        return alerts
+
+    def wait_for(self, path: str, timeout: float = 10) -> tuple[FileEvent, list[Alert]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for event, alerts in list(self.links):
+                if event.path == path:
+                    return event, alerts
+            time.sleep(0.05)
+        raise AssertionError(f"no link event for {path}; saw {[e.path for e, _ in self.links]}")
+
+
+@pytest.mark.root
+def test_new_links_are_told_with_what_they_point_to_and_falco_rules_fire(tmp_path: Path) -> None:
+    if reason := container_skip_reason():
+        pytest.skip(reason)
+    loaded = load_rules([DATA / "falco-rules" / "falco_rules.yaml"])
+    loaded.raise_for_errors()
+    recorder = LinkRecorder(loaded.ruleset)
+    agent = DefenderAgent(
+        AgentSettings(data_dir=tmp_path / "defender", rules=recorder, log=io.StringIO())
+    )
+    try:
+        agent.start()
+    except SensorUnavailable as exc:
+        pytest.skip(f"a sensor is unavailable: {exc}")
+    try:
+        assert agent.files is not None
+        if not agent.files.links:
+            pytest.skip("this kernel has no fanotify directory-entry events (Linux 5.9)")
+        with runc_container(tmp_path, ["/bin/sh", "-c", "sleep 600"]) as box:
+            cid = box.id[:12]
+            deadline = time.monotonic() + 15
+            while not agent.files.is_watching(cid):
+                assert time.monotonic() < deadline, "the container was never watched"
+                time.sleep(0.1)
+            # each ln exits at once: the agent knows it from the process sensor
+            _run(
+                box,
+                "ln -s /etc/shadow /tmp/eg-sym && ln /etc/shadow /root/eg-hard && "
+                "ln -s ../etc/passwd /eg-rel && touch /tmp/eg-plain && mkdir /tmp/eg-dir && "
+                "mkdir -p /srv && ln -s /etc/shadow /srv/eg-elsewhere",
+            )
+            symbolic, alerts = recorder.wait_for("/tmp/eg-sym")
+            assert symbolic.type == "symlinkat"
+            assert symbolic.link_target == "/etc/shadow"
+            # ln, or the shell it was forked from when ln was gone before its exec was
+            # read (the process sensor then knows it as it was before the exec)
+            assert symbolic.process.name in {"ln", "sh"}
+            assert symbolic.process.container.id == cid
+            assert [a.rule for a in alerts] == ["Create Symlink Over Sensitive Files"]
+            hard, alerts = recorder.wait_for("/root/eg-hard")
+            assert hard.type == "linkat"
+            assert hard.source_path == "/etc/shadow"
+            assert [a.rule for a in alerts] == ["Create Hardlink Over Sensitive Files"]
+            relative, alerts = recorder.wait_for("/eg-rel")
+            assert relative.link_target == "../etc/passwd"
+            assert alerts == []
+            # a host process making a link in the container's /tmp through the overlay's
+            # host side is not the container's (it lives: its root says so)
+            host = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "import os, sys, time; os.symlink('/etc/shadow', sys.argv[1]); "
+                    "print(flush=True); time.sleep(30)",
+                    str(box.bundle / "rootfs" / "tmp" / "host"),
+                ],
+                stdout=subprocess.PIPE,
+            )
+            try:
+                assert host.stdout is not None
+                host.stdout.readline()
+                # runc exec's ln alone, gone before the process sensor has told its exec:
+                # the container's all the same; and everything before it has come
+                _run(box, "ln -s /nowhere /tmp/eg-marker")
+                marker, _ = recorder.wait_for("/tmp/eg-marker")
+                assert marker.process.container.id == cid
+                deadline = time.monotonic() + 10
+                while agent.files.waiting:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+            finally:
+                host.kill()
+                host.wait()
+                host.stdout.close()  # type: ignore[union-attr]
+            # plain files and directories are not links; /srv is not a link directory
+            told = {e.path for e, _ in recorder.links}
+            assert told == {"/tmp/eg-sym", "/root/eg-hard", "/eg-rel", "/tmp/eg-marker"}
     finally:
         agent.stop()
 

@@ -1,8 +1,10 @@
-"""File events from containers, through fanotify: sensitive reads, writes, executions.
+"""File events from containers, through fanotify: sensitive reads, writes, executions,
+new links.
 
-Two fanotify groups watch every container the Defender knows of: one for notifications,
-one for permission events, read first, so that an open waiting for its verdict never
-waits behind a long queue of writes. For each container:
+Three fanotify groups watch every container the Defender knows of: one for
+notifications, one for permission events, read first, so that an open waiting for its
+verdict never waits behind a long queue of writes, and one for directory entries. For
+each container:
 
 * each of its mounts (the overlay root, volumes, bind-mounted files; not ``/proc``,
   ``/sys`` and the other kernel filesystems) gets a *mount* mark for ``FAN_CLOSE_WRITE``
@@ -18,7 +20,16 @@ waits behind a long queue of writes. For each container:
   judged the open, so the opener is alive when it is described, and prevent mode can
   refuse the open (``FAN_DENY``: the program gets ``EPERM``). Without the kernel's
   permission events (``CONFIG_FANOTIFY_ACCESS_PERMISSIONS``) plain ``FAN_OPEN`` is used.
-  No other open is reported: every library a program maps would otherwise be an event.
+  While the opener waits, what it asked for is read from ``/proc`` (:mod:`.syscalls`):
+  the call, its flags, the path as written, the descriptor it will get;
+* each write directory (``/var/log``) gets an inode mark for ``FAN_OPEN_PERM`` on its
+  children: an open of one of its files for writing is reported as it opens, with its
+  flags (``O_TRUNC``), instead of at its close;
+* each link directory (``/tmp``, ``/root``, …) gets an inode mark for ``FAN_CREATE``: a
+  new symbolic link is reported with its target, a new hard link with the sensitive file
+  it is another name of.
+
+No other open is reported: every library a program maps would otherwise be an event.
 
 Writes of the same file by the same process within a second are told once. The kernel
 hands each event over with a descriptor of the file; its path, read through
@@ -66,6 +77,7 @@ from typing import Final
 
 from stockade.runtime.events import Container, FileEvent, Process
 from stockade.runtime.sensors.procconn import SensorUnavailable
+from stockade.runtime.sensors.syscalls import pending_open, thread_group
 
 __all__ = [
     "DEFAULT_SENSITIVE_READS",
@@ -81,9 +93,11 @@ __all__ = [
 FAN_ACCESS: Final = 0x0000_0001
 FAN_MODIFY: Final = 0x0000_0002
 FAN_CLOSE_WRITE: Final = 0x0000_0008
+FAN_CREATE: Final = 0x0000_0100
 FAN_OPEN: Final = 0x0000_0020
 FAN_OPEN_EXEC: Final = 0x0000_1000
 FAN_Q_OVERFLOW: Final = 0x0000_4000
+FAN_EVENT_ON_CHILD: Final = 0x0800_0000
 FAN_OPEN_PERM: Final = 0x0001_0000
 FAN_ACCESS_PERM: Final = 0x0002_0000
 FAN_OPEN_EXEC_PERM: Final = 0x0004_0000
@@ -93,6 +107,9 @@ FAN_CLOEXEC: Final = 0x01
 FAN_NONBLOCK: Final = 0x02
 FAN_CLASS_NOTIF: Final = 0x00
 FAN_CLASS_CONTENT: Final = 0x04
+FAN_REPORT_TID: Final = 0x100
+FAN_REPORT_DFID_NAME: Final = 0x400 | 0x800  # FAN_REPORT_DIR_FID | FAN_REPORT_NAME
+FAN_EVENT_INFO_TYPE_DFID_NAME: Final = 2
 
 FAN_MARK_ADD: Final = 0x01
 FAN_MARK_REMOVE: Final = 0x02
@@ -108,11 +125,17 @@ _AT_FDCWD: Final = -100
 _SYS_OPENAT2: Final = 437  # x86_64, arm64 and the other architectures of the unified table
 _RESOLVE_NO_MAGICLINKS: Final = 0x02
 _RESOLVE_IN_ROOT: Final = 0x10
+_AT_HANDLE_FID: Final = 0x200
+_MAX_HANDLE: Final = 128
 
 _METADATA = struct.Struct("=IBBHQii")
 """``struct fanotify_event_metadata``: event_len, vers, reserved, metadata_len, mask, fd, pid."""
 _RESPONSE = struct.Struct("=iI")
 """``struct fanotify_response``: fd, response."""
+_INFO_HEADER = struct.Struct("=BBH")
+"""``struct fanotify_event_info_header``: info_type, pad, len."""
+_HANDLE_HEADER = struct.Struct("=Ii")
+"""``struct file_handle``: handle_bytes, handle_type (the handle's bytes follow)."""
 
 MOUNT_EVENTS: Final = FAN_CLOSE_WRITE | FAN_OPEN_EXEC
 READ_BUFFER: Final = 4096
@@ -126,11 +149,32 @@ DEFAULT_SENSITIVE_READS: Final = (
     "/etc/gshadow",
     "/etc/sudoers",
     "/etc/sudoers.d/*",
+    "/etc/pam.conf",
+    "/etc/pam.d/*",
+    "/etc/security/pwquality.conf",
     "/etc/ssh/ssh_host_*_key",
-    "/root/.ssh/id_*",
-    "/home/*/.ssh/id_*",
+    "/root/.ssh/*",
+    "/home/*/.ssh/*",
 )
-"""Files whose every open is reported (shell patterns; ``*`` stays within one name)."""
+"""Files whose every open is reported (shell patterns; ``*`` stays within one name):
+password hashes, who may become root, how logins are checked (Falco's
+``sensitive_files``), host keys, and everything in users' SSH directories."""
+DEFAULT_LINK_DIRECTORIES: Final = (
+    "/",
+    "/etc",
+    "/root",
+    "/home/*",
+    "/tmp",  # noqa: S108 (a container's directory, watched, not used)
+    "/var/tmp",  # noqa: S108
+    "/dev/shm",  # noqa: S108
+    "/run",
+)
+"""Directories whose new symbolic and hard links are reported: where anyone may write, and
+where accounts and keys live (a link is reported where it is made, whatever it points to)."""
+DEFAULT_WRITE_DIRECTORIES: Final = ("/var/log",)
+"""Directories whose files' opens for writing are reported when they open, with the
+open's flags (``O_TRUNC``: a log emptied) and descriptor, rather than at their close.
+Every open of their files waits for the Defender's answer, so they are few."""
 SENSITIVE_READ_EXCLUDES: Final = ("*.pub",)
 """Names never treated as sensitive though a pattern matches them (public keys)."""
 
@@ -160,6 +204,8 @@ _PSEUDO_FILESYSTEMS: Final = frozenset(
 _MAX_GLOB_MATCHES: Final = 64
 _COMPARE_LIMIT: Final = 1 << 20
 _MAX_RECENT: Final = 8192
+_SETTLE_NS: Final = 2_000_000_000
+"""How long a new link waits for the process sensor to tell who made it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +216,8 @@ class RawFanotifyEvent:
     mask: int
     fd: int
     pid: int
+    info: bytes = b""
+    """The information records after the metadata (a creation's directory and name)."""
 
     @property
     def needs_response(self) -> bool:
@@ -216,9 +264,32 @@ def parse_events(data: bytes) -> list[RawFanotifyEvent]:
             or offset + length > len(data)
         ):
             break
-        events.append(RawFanotifyEvent(mask, fd, pid))
+        info = data[offset + metadata_len : offset + length] if length > metadata_len else b""
+        events.append(RawFanotifyEvent(mask, fd, pid, info))
         offset += length
     return events
+
+
+def parse_dir_entry(info: bytes) -> tuple[bytes, str] | None:
+    """A directory-entry event's directory (its file system id and handle, as one key)
+    and entry name, from the information records; None when there is no such record."""
+    offset = 0
+    while offset + _INFO_HEADER.size <= len(info):
+        kind, _pad, length = _INFO_HEADER.unpack_from(info, offset)
+        if length < _INFO_HEADER.size or offset + length > len(info):
+            return None
+        if kind == FAN_EVENT_INFO_TYPE_DFID_NAME:
+            record = info[offset + _INFO_HEADER.size : offset + length]
+            start = 8 + _HANDLE_HEADER.size  # fsid, then struct file_handle
+            if len(record) < start:
+                return None
+            size, _type = _HANDLE_HEADER.unpack_from(record, 8)
+            name = record[start + size :].split(b"\0", 1)[0]
+            if len(record) < start + size or not name or b"/" in name:
+                return None
+            return record[: start + size], os.fsdecode(name)
+        offset += length
+    return None
 
 
 def _unescape_mountinfo(text: str) -> str:
@@ -325,6 +396,16 @@ _fanotify_mark.argtypes = [
 _fanotify_mark.restype = ctypes.c_int
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
+_name_to_handle_at = _libc.name_to_handle_at
+_name_to_handle_at.restype = ctypes.c_int
+
+
+class _FileHandle(ctypes.Structure):
+    _fields_ = (
+        ("handle_bytes", ctypes.c_uint),
+        ("handle_type", ctypes.c_int),
+        ("f_handle", ctypes.c_ubyte * _MAX_HANDLE),
+    )
 
 
 class _OpenHow(ctypes.Structure):
@@ -366,6 +447,27 @@ def _new_group(kind: int) -> int:
         hint = " (root needed)" if code == errno.EPERM else ""
         raise SensorUnavailable(code, f"no fanotify: {os.strerror(code)}{hint}")
     return fd
+
+
+def _directory_key(fd: int) -> bytes | None:
+    """How fanotify names the directory ``fd`` in its directory-entry events: the file
+    system id and the file handle (``AT_HANDLE_FID``: a handle only to compare, which
+    file systems that cannot reopen by handle, overlayfs among them, still give)."""
+    handle = _FileHandle(_MAX_HANDLE, 0)
+    mount = ctypes.c_int()
+    flags = _AT_HANDLE_FID | 0x1000  # AT_EMPTY_PATH
+    if _name_to_handle_at(fd, b"", ctypes.byref(handle), ctypes.byref(mount), flags) != 0:
+        return None
+    try:
+        fsid = os.fstatvfs(fd).f_fsid
+    except OSError:
+        return None
+    size = handle.handle_bytes
+    return (
+        struct.pack("=II", fsid & 0xFFFF_FFFF, fsid >> 32)
+        + _HANDLE_HEADER.pack(size, handle.handle_type)
+        + bytes(handle.f_handle[:size])
+    )
 
 
 def _mount_id(fd: int) -> int | None:
@@ -428,6 +530,8 @@ class FileSensor:
         *,
         describe: Callable[[int], Process | None] | None = None,
         sensitive_reads: Iterable[str] = DEFAULT_SENSITIVE_READS,
+        link_directories: Iterable[str] = DEFAULT_LINK_DIRECTORIES,
+        write_directories: Iterable[str] = DEFAULT_WRITE_DIRECTORIES,
         permission: bool = True,
         proc: Path = Path("/proc"),
         repeat_window: float = 1.0,
@@ -440,20 +544,44 @@ class FileSensor:
         self._repeat_ns = int(repeat_window * 1e9)
         self._notify_fd = _new_group(FAN_CLASS_NOTIF)
         self._perm_fd = -1
+        self._thread_ids = False
+        """Permission events name the opening thread (Linux 4.20), whose open is read."""
         if permission:
-            try:
-                self._perm_fd = _new_group(FAN_CLASS_CONTENT)
-            except SensorUnavailable as exc:
-                if exc.errno != errno.EINVAL:  # EINVAL: no permission events in this kernel
-                    os.close(self._notify_fd)
-                    raise
+            for kind in (FAN_CLASS_CONTENT | FAN_REPORT_TID, FAN_CLASS_CONTENT):
+                try:
+                    self._perm_fd = _new_group(kind)
+                except SensorUnavailable as exc:
+                    if exc.errno != errno.EINVAL:  # EINVAL: no permission events, or no TID
+                        os.close(self._notify_fd)
+                        raise
+                else:
+                    self._thread_ids = bool(kind & FAN_REPORT_TID)
+                    break
         self.permission = self._perm_fd >= 0
+        self.link_directories = tuple(link_directories)
+        self.write_directories = tuple(write_directories)
+        self._entries_fd = -1
+        """Directory-entry events (Linux 5.9): new links in the link directories."""
+        if self.link_directories:
+            try:
+                self._entries_fd = _new_group(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME)
+            except SensorUnavailable as exc:
+                if exc.errno != errno.EINVAL:
+                    self.close()
+                    raise
+        self.links = self._entries_fd >= 0
+        """Whether new symbolic and hard links are reported."""
         self._own_pid = os.getpid()
         self._host_root = self._root_mount_of("self")
         self._lock = threading.Lock()
         self._containers: dict[str, _Watched] = {}
         self._mounts: dict[int, _Watched] = {}
+        self._directories: dict[bytes, tuple[_Watched, str]] = {}
+        self._undecided: list[tuple[int, int, _Watched, FileEvent]] = []
+        """New links whose creator was gone before it was known: (deadline, pid, …)."""
+        """fanotify's key of each link directory marked → its container and path."""
         self._recent: dict[tuple[int, str], int] = {}
+        self._written_at_open: dict[tuple[int, str], int] = {}
         self._numbers = itertools.count(1)
         self.lost = 0
         """Queue overflows the kernel reported (each one or more lost events)."""
@@ -464,6 +592,9 @@ class FileSensor:
         """Files closed after an open for writing that left them as the image has them."""
         self.coalesced = 0
         """Writes of the same file by the same process within ``repeat_window``."""
+        self.unread_opens = 0
+        """Openers waiting for a verdict whose open could not be read (not in an open
+        call: ``execve``, ``io_uring``; or gone): reported as ``openat`` without flags."""
         self.caught_up_ns = time.time_ns()
         """Wall-clock time before which every event has been handed over (when the
         queues were last found empty)."""
@@ -522,14 +653,19 @@ class FileSensor:
                 self._forget(container.id)
                 return False
             self._mark_sensitive(watched, root_fd, root_path)
+            self._mark_link_directories(watched, root_fd, root_path)
+            self._mark_write_directories(watched, root_fd, root_path)
             return True
         finally:
             os.close(root_fd)
 
-    def _mark(self, flags: int, mask: int, fd: int, *, sensitive: bool = False) -> bool:
+    def _mark(
+        self, flags: int, mask: int, fd: int, *, sensitive: bool = False, group: int = -1
+    ) -> bool:
         # fanotify_mark wants a path or a non-O_PATH descriptor; the magic link of our
         # O_PATH descriptor is a path to exactly the object we opened.
-        group = self._perm_fd if sensitive and self.permission else self._notify_fd
+        if group < 0:
+            group = self._perm_fd if sensitive and self.permission else self._notify_fd
         result = _fanotify_mark(group, flags, mask, _AT_FDCWD, f"/proc/self/fd/{fd}".encode())
         return bool(result == 0)
 
@@ -602,8 +738,9 @@ class FileSensor:
 
     def refresh(self, *, everything: bool = False) -> int:
         """Mark the sensitive files of containers where a write may have created or
-        replaced one (every watched container with ``everything``); how many marks were
-        placed (marking a marked file again changes nothing)."""
+        replaced one (every watched container with ``everything``), and their link and
+        write directories made since; how many marks were placed (marking a marked file
+        again changes nothing)."""
         with self._lock:
             due = [w for w in self._containers.values() if everything or w.dirty]
             for watched in due:
@@ -618,8 +755,51 @@ class FileSensor:
             try:
                 if _mount_id(root_fd) == watched.root_mount:
                     marked += self._mark_sensitive(watched, root_fd, root_path)
+                    marked += self._mark_link_directories(watched, root_fd, root_path)
+                    marked += self._mark_write_directories(watched, root_fd, root_path)
             finally:
                 os.close(root_fd)
+        return marked
+
+    def _directories_of(
+        self, watched: _Watched, root_fd: int, root_path: str, patterns: Iterable[str]
+    ) -> Iterator[tuple[str, int]]:
+        """The container's directories that ``patterns`` name, with a descriptor each
+        (closed after the loop body); only those on the container's own mounts."""
+        for pattern in patterns:
+            for path in list(self._expand(root_fd, root_path, pattern)):
+                try:
+                    fd = _open_in_root(root_fd, root_path, path, os.O_PATH | os.O_DIRECTORY)
+                except OSError:
+                    continue
+                try:
+                    if _mount_id(fd) in watched.mounts:
+                        yield path or "/", fd
+                finally:
+                    os.close(fd)
+
+    def _mark_link_directories(self, watched: _Watched, root_fd: int, root_path: str) -> int:
+        marked = 0
+        if not self.links:
+            return marked
+        for path, fd in self._directories_of(watched, root_fd, root_path, self.link_directories):
+            key = _directory_key(fd)
+            if key is None or not self._mark(FAN_MARK_ADD, FAN_CREATE, fd, group=self._entries_fd):
+                continue
+            with self._lock:
+                self._directories[key] = (watched, path)
+            marked += 1
+        return marked
+
+    def _mark_write_directories(self, watched: _Watched, root_fd: int, root_path: str) -> int:
+        marked = 0
+        if not self.permission:
+            return marked
+        directories = self._directories_of(watched, root_fd, root_path, self.write_directories)
+        for _path, fd in directories:
+            marked += self._mark(
+                FAN_MARK_ADD, FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, fd, sensitive=True
+            )
         return marked
 
     def prune(self) -> list[str]:
@@ -655,6 +835,8 @@ class FileSensor:
             if watched is not None:
                 for mount in watched.mounts:
                     self._mounts.pop(mount, None)
+                for key in [k for k, (w, _) in self._directories.items() if w is watched]:
+                    del self._directories[key]
 
     def unwatch(self, container_id: str) -> None:
         """Stop watching a container that still runs: its marks are removed."""
@@ -676,6 +858,10 @@ class FileSensor:
                 for pattern in self.sensitive_reads:
                     for path in list(self._expand(root_fd, root_path, pattern)):
                         self._unmark(root_fd, root_path, path, 0, mask, sensitive=True)
+                with self._lock:
+                    directories = [p for w, p in self._directories.values() if w is watched]
+                for path in directories:
+                    self._unmark(root_fd, root_path, path, 0, FAN_CREATE, group=self._entries_fd)
         finally:
             os.close(root_fd)
             self._forget(container_id)
@@ -689,13 +875,14 @@ class FileSensor:
         mask: int,
         *,
         sensitive: bool = False,
+        group: int = -1,
     ) -> None:
         try:
             fd = _open_in_root(root_fd, root_path, path, os.O_PATH)
         except OSError:
             return
         try:
-            self._mark(FAN_MARK_REMOVE | kind, mask, fd, sensitive=sensitive)
+            self._mark(FAN_MARK_REMOVE | kind, mask, fd, sensitive=sensitive, group=group)
         finally:
             os.close(fd)
 
@@ -706,21 +893,28 @@ class FileSensor:
         notifications (``[]`` after ``timeout`` seconds without any). Each is given to
         ``judge`` first; permission events are answered with its verdict before this
         returns, whatever happens."""
-        groups = [fd for fd in (self._perm_fd, self._notify_fd) if fd >= 0]
+        groups = [fd for fd in (self._perm_fd, self._notify_fd, self._entries_fd) if fd >= 0]
         started = time.time_ns()
+        if self._undecided:
+            timeout = min(timeout, 0.1) if timeout is not None else 0.1
         try:
             ready, _, _ = select.select(groups, [], [], 0)
             if not ready:
-                self.caught_up_ns = started  # nothing queued: all handed over
+                # nothing queued: all handed over, but for links still waiting for their
+                # process to be known
+                waiting = [event.ts for _, _, _, event in self._undecided]
+                self.caught_up_ns = min([started, *waiting])
                 ready, _, _ = select.select(groups, [], [], timeout)
         except (OSError, ValueError):
             return []
         if not ready:
-            return []
-        reported = self._drain_permission(judge)
-        if self._notify_fd in ready:
-            reported.extend(self._batch(self._notify_fd, NOTIFY_BUFFER, judge)[0])
-            reported.extend(self._drain_permission(judge))
+            return self._decide(judge) if self._undecided else []
+        reported = self._decide(judge) if self._undecided else []
+        reported.extend(self._drain_permission(judge))
+        for group in (self._notify_fd, self._entries_fd):
+            if group in ready:
+                reported.extend(self._batch(group, NOTIFY_BUFFER, judge)[0])
+                reported.extend(self._drain_permission(judge))
         return reported
 
     def _drain_permission(self, judge: Judge | None) -> list[FileEvent]:
@@ -761,9 +955,12 @@ class FileSensor:
             if raw.mask & FAN_Q_OVERFLOW:
                 self.lost += 1
                 return []
-            if raw.fd < 0:
+            if raw.mask & FAN_CREATE:
+                events = self._created(raw)
+            elif raw.fd < 0:
                 return []
-            events = self._describe(raw)
+            else:
+                events = self._describe(raw)
             self.reported += len(events)
             for event in events:
                 if judge is not None and judge(event) is False:
@@ -781,7 +978,14 @@ class FileSensor:
                 os.close(raw.fd)
 
     def _describe(self, raw: RawFanotifyEvent) -> list[FileEvent]:
-        if raw.pid == self._own_pid:
+        pid, pending = raw.pid, None
+        if raw.needs_response and self._thread_ids:
+            # the opener waits in its open(2): what it asked for can be read now
+            pending = pending_open(raw.pid, self._proc)
+            pid = thread_group(raw.pid, self._proc) or raw.pid
+            if pending is None:
+                self.unread_opens += 1
+        if pid == self._own_pid:
             return []
         path = _fd_path(raw.fd)
         mount = _mount_id(raw.fd)
@@ -790,24 +994,36 @@ class FileSensor:
         if path is None or watched is None:
             self.foreign += 1
             return []
+        if (
+            raw.mask & (FAN_OPEN_PERM | FAN_OPEN)
+            and not is_sensitive_read(path, self.sensitive_reads)
+            and not (pending is not None and _writes(pending.flags))
+        ):
+            return []  # a file of a write directory, opened for reading
         waiting = bool(raw.mask & (FAN_OPEN_PERM | FAN_OPEN))
-        inside, process = self._attribute(raw.pid, watched, fresh=waiting)
+        inside, process = self._attribute(pid, watched, fresh=waiting)
         if not inside:
             self.foreign += 1
             return []
         events = []
         now = time.time_ns()
         if raw.mask & (FAN_OPEN_PERM | FAN_OPEN):
-            events.append(
-                FileEvent(
-                    "openat",
-                    process or _unknown(raw.pid, watched.container),
+            opener = process or _unknown(pid, watched.container)
+            if pending is None:
+                event = FileEvent("openat", opener, path, flags=os.O_RDONLY)
+            else:
+                event = FileEvent(
+                    pending.call,
+                    opener,
                     path,
-                    flags=os.O_RDONLY,
-                    ts=now,
-                    num=next(self._numbers),
+                    raw_path=pending.raw_path,
+                    flags=pending.flags,
+                    mode=pending.mode,
+                    fd=pending.fd,
                 )
-            )
+                if pending.flags & os.O_ACCMODE != os.O_RDONLY:  # its close is a write
+                    self._note_write_open(pid, path)
+            events.append(replace(event, ts=now, num=next(self._numbers)))
         if raw.mask & FAN_OPEN_EXEC:
             runner = process
             if runner is None or (runner.exepath != path and not _alive(self._proc, raw.pid)):
@@ -829,15 +1045,17 @@ class FileSensor:
             directory = posixpath.dirname(path)
             if any(_matches(directory, d) for d in self._sensitive_dirs):
                 watched.dirty = True  # perhaps a sensitive file, new or renamed over one
-            if mount == watched.root_mount and self._unchanged(raw.fd, watched, path):
+            if self._closing_told_open(pid, path):
+                self.coalesced += 1  # told when it was opened, with the open's flags
+            elif mount == watched.root_mount and self._unchanged(raw.fd, watched, path):
                 self.unchanged += 1
-            elif self._repeat(raw.pid, path, now):
+            elif self._repeat(pid, path, now):
                 self.coalesced += 1
             else:
                 events.append(
                     FileEvent(
                         "openat",
-                        process or _unknown(raw.pid, watched.container),
+                        process or _unknown(pid, watched.container),
                         path,
                         flags=os.O_WRONLY,
                         ts=now,
@@ -846,19 +1064,120 @@ class FileSensor:
                 )
         return events
 
+    def _created(self, raw: RawFanotifyEvent) -> list[FileEvent]:
+        """A new entry in a link directory: reported when it is a symbolic link, or a
+        hard link (a file with more than one name; the other name is found among the
+        sensitive files). Anything else created is told by its writes, at close."""
+        entry = parse_dir_entry(raw.info)
+        with self._lock:
+            found = self._directories.get(entry[0]) if entry is not None else None
+        if entry is None or found is None or raw.pid == self._own_pid:
+            self.foreign += 1
+            return []
+        watched, directory = found
+        root_path = f"{self._proc}/{watched.pid}/root"
+        try:
+            root_fd = os.open(root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return []
+        try:
+            if _mount_id(root_fd) != watched.root_mount:
+                return []
+            event = self._link_made(root_fd, root_path, directory, entry[1])
+        finally:
+            os.close(root_fd)
+        if event is None:
+            return []
+        now = time.time_ns()
+        return self._attributed(raw.pid, watched, replace(event, ts=now), now + _SETTLE_NS)
+
+    @property
+    def waiting(self) -> int:
+        """New links held until the process sensor has told who made them."""
+        return len(self._undecided)
+
+    def _attributed(
+        self, pid: int, watched: _Watched, event: FileEvent, deadline: int
+    ) -> list[FileEvent]:
+        """``event`` with its process, unless that is a host process. An inode mark's
+        event may also come from the host working on the overlay's host side: a live
+        process's root says which it is. A process gone before the process sensor told
+        its exec (``runc exec`` of a short ``ln`` is known from ``runc init``, a host
+        process) is waited for until ``deadline``, then taken as the container's: the
+        event happened on the container's directory."""
+        process = self._process_of(pid)
+        if process is None or process.container.id != watched.container.id:
+            root = self._root_mount_of(pid)
+            if root is None and time.time_ns() < deadline and len(self._undecided) < _MAX_RECENT:
+                self._undecided.append((deadline, pid, watched, event))
+                return []
+            if root is not None and root != watched.root_mount:
+                self.foreign += 1
+                return []
+            if root is not None:
+                process = self._describe_now(pid)
+            process = process or _unknown(pid, watched.container)
+            if process.container.id != watched.container.id:
+                process = replace(process, container=watched.container)
+        return [replace(event, process=process, num=next(self._numbers))]
+
+    def _decide(self, judge: Judge | None) -> list[FileEvent]:
+        """Events whose process was not known yet, looked at again (and judged)."""
+        undecided, self._undecided = self._undecided, []
+        decided: list[FileEvent] = []
+        for deadline, pid, watched, event in undecided:
+            decided.extend(self._attributed(pid, watched, event, deadline))
+        self.reported += len(decided)
+        if judge is not None:
+            for event in decided:
+                judge(event)
+        return decided
+
+    def _link_made(
+        self, root_fd: int, root_path: str, directory: str, name: str
+    ) -> FileEvent | None:
+        path = posixpath.join(directory, name)
+        try:
+            parent = _open_in_root(root_fd, root_path, directory, os.O_PATH | os.O_DIRECTORY)
+        except OSError:
+            return None
+        try:
+            info = os.lstat(name, dir_fd=parent)
+            if stat.S_ISLNK(info.st_mode):
+                target = os.readlink(name, dir_fd=parent)
+                return FileEvent("symlinkat", _NOBODY, path, link_target=target)
+        except OSError:
+            return None  # gone already
+        finally:
+            os.close(parent)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink < 2:
+            return None
+        source = None
+        for pattern in self.sensitive_reads:
+            for candidate in self._expand(root_fd, root_path, pattern):
+                if candidate != path and _same_file(root_fd, root_path, candidate, info):
+                    source = candidate
+                    break
+            if source is not None:
+                break
+        return FileEvent("linkat", _NOBODY, path, source_path=source)
+
     def _attribute(
-        self, pid: int, watched: _Watched, *, fresh: bool
+        self, pid: int, watched: _Watched, *, fresh: bool, through_mount: bool = True
     ) -> tuple[bool, Process | None]:
         """Whether the process behind an event on ``watched``'s files runs in that
         container (not a host process reading them through ``/proc/PID/root``), and what
         is known of it (None: it was gone before it could be described). ``fresh``: the
-        opener waits for the verdict, so ``/proc`` describes it as it is now."""
+        opener waits for the verdict, so ``/proc`` describes it as it is now.
+        ``through_mount``: the event came through one of the container's mounts, so a
+        process gone unknown was inside; an inode mark's event (a new link) may also come
+        from the host working on the overlay's host side, so it must be known."""
         process = (self._describe_now if fresh else self._process_of)(pid)
         if process is not None and process.container.id == watched.container.id:
             return True, process
         root = self._root_mount_of(pid)
-        if root is None:  # gone: the event happened through the container's mount
-            return True, None
+        if root is None:  # gone: inside if the event came through the container's mount
+            return through_mount, None
         if root != watched.root_mount:
             return False, None
         if not fresh:  # known from before it entered the container (a runtime's exec)
@@ -929,6 +1248,23 @@ class FileSensor:
                 os.close(original)
         return False
 
+    def _note_write_open(self, pid: int, path: str) -> None:
+        """An open for writing was reported with its flags: its close is not told again."""
+        if len(self._written_at_open) >= _MAX_RECENT:
+            self._written_at_open.clear()
+        key = (pid, path)
+        self._written_at_open[key] = self._written_at_open.get(key, 0) + 1
+
+    def _closing_told_open(self, pid: int, path: str) -> bool:
+        """Whether a close after writing ends an open already told (one per open)."""
+        key = (pid, path)
+        opens = self._written_at_open.get(key, 0)
+        if opens <= 1:
+            self._written_at_open.pop(key, None)
+        else:
+            self._written_at_open[key] = opens - 1
+        return opens > 0
+
     def _repeat(self, pid: int, path: str, now: int) -> bool:
         key = (pid, path)
         last = self._recent.get(key)
@@ -941,16 +1277,39 @@ class FileSensor:
 
     def close(self) -> None:
         """Stop: every mark goes, and opens waiting for a verdict are allowed."""
-        for fd in (self._perm_fd, self._notify_fd):
+        for fd in (self._perm_fd, self._notify_fd, getattr(self, "_entries_fd", -1)):
             if fd >= 0:
                 os.close(fd)
-        self._perm_fd = self._notify_fd = -1
+        self._perm_fd = self._notify_fd = self._entries_fd = -1
 
     def __enter__(self) -> FileSensor:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_NOBODY: Final = Process(pid=0, name="<NA>", exe="", exepath="", container=Container("host"))
+"""A placeholder until the event's process is filled in."""
+
+
+def _same_file(root_fd: int, root_path: str, path: str, info: os.stat_result) -> bool:
+    try:
+        fd = _open_in_root(root_fd, root_path, path, os.O_PATH | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        other = os.fstat(fd)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino)
+
+
+def _writes(flags: int) -> bool:
+    """Whether an open with ``flags`` may change the file."""
+    return flags & os.O_ACCMODE != os.O_RDONLY or bool(flags & (os.O_TRUNC | os.O_CREAT))
 
 
 def _alive(proc: Path, pid: int) -> bool:
