@@ -319,12 +319,11 @@ def plan(case: EvtgenCase) -> Action | str:
     if test == "disallowed_ssh_connection_non_standard_port":
         resource = case.spec["resources"][0]
         host, _, port = str(resource["address"]).rpartition(":")
-        # The program runs a moment before it connects (as ssh does: configuration, name
-        # resolution): the network sensor finds a socket's owner among the processes it
-        # listed at the start of its poll, and drops a socket whose owner it missed.
-        # The connection is then kept (in SYN_SENT) a while: polls come late while the
-        # agent is busy with a burst of execs.
-        connect = f"sleep 2; exec 3<>/dev/tcp/{host}/{port}"
+        # The program connects as soon as it starts (the network sensor looks again for
+        # the owner of a socket made after its poll listed the processes); the
+        # connection is kept (in SYN_SENT) a while: polls come late while the agent is
+        # busy with a burst of execs.
+        connect = f"exec 3<>/dev/tcp/{host}/{port}"
         return Action(
             "debian",
             f"timeout --foreground {CONNECTION_SECONDS} {EG}/bash-as/ssh -c {q(connect)}",

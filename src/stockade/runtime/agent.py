@@ -103,7 +103,7 @@ class DefenderAgent:
             hold_seconds=settings.hold_seconds,
         )
         self.tracker = ProcessTracker(containers=ContainerResolver())
-        self.network = NetworkSensor(self.tracker.lookup, pids=self._pids)
+        self.network = NetworkSensor(self.tracker.lookup, describe=self._describe, pids=self._pids)
         self.files: FileSensor | None = None
         self._exited: OrderedDict[int, Process] = OrderedDict()
         self._caught_up: dict[str, int] = {}

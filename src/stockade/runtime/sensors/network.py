@@ -80,16 +80,20 @@ def parse_proc_net(text: str, proto: str, family: int) -> list[SocketEntry]:
 
 class NetworkSensor:
     """``poll()`` returns the events since the last poll. ``process_of(pid)`` gives the
-    :class:`Process` for an owner pid (the process tracker's knowledge, or a fresh read)."""
+    :class:`Process` for an owner pid (the process tracker's knowledge, or a fresh read);
+    ``describe(pid)`` reads ``/proc`` first, for an owner that has executed another
+    program since the tracker last heard of it (it may run behind)."""
 
     def __init__(
         self,
         process_of: Callable[[int], Process | None],
         *,
+        describe: Callable[[int], Process | None] | None = None,
         proc: Path = Path("/proc"),
         pids: Callable[[], Iterable[int]] | None = None,
     ) -> None:
         self._process_of = process_of
+        self._describe_now = describe
         self._proc = proc
         self._pids = pids or self._all_pids
         self._known: set[tuple[int, int]] = set()
@@ -97,6 +101,11 @@ class NetworkSensor:
         self._unowned: dict[tuple[int, int], int] = {}
         """New sockets whose owner was not found yet, and how many polls looked."""
         self._first = True
+
+    @property
+    def waiting(self) -> int:
+        """New sockets whose owner is still looked for."""
+        return len(self._unowned)
 
     def _all_pids(self) -> list[int]:
         return [int(p.name) for p in self._proc.iterdir() if p.name.isdigit()]
@@ -139,8 +148,9 @@ class NetworkSensor:
                         # a few times, rather than lose the connection
                         tries = self._unowned.get(key, 0) + 1
                         self._unowned[key] = tries
-                        if tries >= OWNER_TRIES:
+                        if tries >= OWNER_TRIES:  # given up
                             self._known.add(key)
+                            del self._unowned[key]
                         continue
                     self._known.add(key)
                     self._unowned.pop(key, None)
@@ -186,6 +196,10 @@ class NetworkSensor:
         self, entry: SocketEntry, owner: int, listening: set[tuple[str, int]]
     ) -> NetworkEvent | None:
         process = self._process_of(owner)
+        if self._describe_now is not None and (
+            process is None or _runs_other_program(self._proc, owner, process)
+        ):
+            process = self._describe_now(owner) or process
         if process is None:
             return None
         family = "ipv4" if entry.local_ip.version == 4 else "ipv6"
@@ -227,6 +241,16 @@ class NetworkSensor:
             server_port=entry.remote_port,
             ts=_now(),
         )
+
+
+def _runs_other_program(proc: Path, pid: int, process: Process) -> bool:
+    """Whether ``pid`` runs another program than ``process`` says (an exec the process
+    tracker has not handled yet: a client that connects as soon as it starts)."""
+    try:
+        exe = os.readlink(f"{proc}/{pid}/exe").removesuffix(" (deleted)")
+    except OSError:
+        return False
+    return exe != (process.exepath or process.exe)
 
 
 def _now() -> int:
