@@ -77,6 +77,7 @@ from typing import Final
 
 from stockade.runtime.events import Container, FileEvent, Process
 from stockade.runtime.sensors.procconn import SensorUnavailable
+from stockade.runtime.sensors.procinfo import runs_other_program
 from stockade.runtime.sensors.syscalls import pending_open, thread_group
 
 __all__ = [
@@ -1106,6 +1107,8 @@ class FileSensor:
         process) is waited for until ``deadline``, then taken as the container's: the
         event happened on the container's directory."""
         process = self._process_of(pid)
+        if process is not None and runs_other_program(process, self._proc):
+            process = self._describe_now(pid) or process  # known from before its exec
         if process is None or process.container.id != watched.container.id:
             root = self._root_mount_of(pid)
             if root is None and time.time_ns() < deadline and len(self._undecided) < _MAX_RECENT:
@@ -1173,6 +1176,8 @@ class FileSensor:
         process gone unknown was inside; an inode mark's event (a new link) may also come
         from the host working on the overlay's host side, so it must be known."""
         process = (self._describe_now if fresh else self._process_of)(pid)
+        if not fresh and process is not None and runs_other_program(process, self._proc):
+            process = self._describe_now(pid) or process  # known from before its exec
         if process is not None and process.container.id == watched.container.id:
             return True, process
         root = self._root_mount_of(pid)

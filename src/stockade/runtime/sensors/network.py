@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from stockade.runtime.events import NetworkEvent, Process
+from stockade.runtime.sensors.procinfo import runs_other_program
 
 __all__ = ["NetworkSensor", "SocketEntry", "parse_proc_net"]
 
@@ -197,7 +198,7 @@ class NetworkSensor:
     ) -> NetworkEvent | None:
         process = self._process_of(owner)
         if self._describe_now is not None and (
-            process is None or _runs_other_program(self._proc, owner, process)
+            process is None or runs_other_program(process, self._proc)
         ):
             process = self._describe_now(owner) or process
         if process is None:
@@ -241,16 +242,6 @@ class NetworkSensor:
             server_port=entry.remote_port,
             ts=_now(),
         )
-
-
-def _runs_other_program(proc: Path, pid: int, process: Process) -> bool:
-    """Whether ``pid`` runs another program than ``process`` says (an exec the process
-    tracker has not handled yet: a client that connects as soon as it starts)."""
-    try:
-        exe = os.readlink(f"{proc}/{pid}/exe").removesuffix(" (deleted)")
-    except OSError:
-        return False
-    return exe != (process.exepath or process.exe)
 
 
 def _now() -> int:

@@ -12,9 +12,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["ProcSnapshot", "capabilities", "read_process"]
+if TYPE_CHECKING:
+    from stockade.runtime.events import Process
+
+__all__ = ["ProcSnapshot", "capabilities", "read_process", "runs_other_program"]
 
 _CAP_NAMES: Final = [
     "CAP_CHOWN",
@@ -138,6 +141,16 @@ def _readlink(path: str) -> str | None:
         return os.readlink(path)
     except OSError:
         return None
+
+
+def runs_other_program(process: Process, proc: Path = Path("/proc")) -> bool:
+    """Whether ``process`` (as the process tracker knows it) now runs another program:
+    an exec the tracker has not handled yet, so its name, arguments and working
+    directory are those of the program it was forked from. False when it is gone."""
+    exe = _readlink(f"{proc}/{process.pid}/exe")
+    if exe is None:
+        return False
+    return exe.removesuffix(" (deleted)") != (process.exepath or process.exe)
 
 
 def read_process(pid: int, proc: Path = Path("/proc")) -> ProcSnapshot | None:
