@@ -39,6 +39,7 @@ from stockade.runtime.recorder import DEFAULT_BYTES, FlightRecorder
 from stockade.runtime.reporting import ConsoleReporter, ReporterSettings
 from stockade.runtime.rules import RuleSet
 from stockade.runtime.sensors.containers import ContainerResolver
+from stockade.runtime.sensors.dns import DnsNames
 from stockade.runtime.sensors.files import DEFAULT_SENSITIVE_READS, FileSensor
 from stockade.runtime.sensors.network import NetworkSensor
 from stockade.runtime.sensors.procconn import ProcConnector
@@ -63,6 +64,8 @@ class AgentSettings:
     policy: DefenderPolicy = field(default_factory=DefenderPolicy)
     rules: RuleSet | None = None
     network_interval: float = 0.2
+    dns_names: bool = True
+    """Name the addresses connected to from the DNS answers in each network namespace."""
     file_sensor: bool = True
     """Watch containers' files with fanotify (sensitive reads, writes, executions)."""
     file_permission_events: bool = True
@@ -103,7 +106,12 @@ class DefenderAgent:
             hold_seconds=settings.hold_seconds,
         )
         self.tracker = ProcessTracker(containers=ContainerResolver())
-        self.network = NetworkSensor(self.tracker.lookup, describe=self._describe, pids=self._pids)
+        self.network = NetworkSensor(
+            self.tracker.lookup,
+            describe=self._describe,
+            pids=self._pids,
+            names=DnsNames() if settings.dns_names else None,
+        )
         self.files: FileSensor | None = None
         self._exited: OrderedDict[int, Process] = OrderedDict()
         self._caught_up: dict[str, int] = {}
@@ -281,6 +289,8 @@ class DefenderAgent:
             thread.join(timeout=5)
         if self.files is not None:
             self.files.close()  # opens waiting for a verdict are allowed
+        if self.network.names is not None:
+            self.network.names.close()
         self.defender.flush(time.time_ns() + self.defender.hold_ns)
         self.models.save()
         self.recorder.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from stockade.runtime.events import NetworkEvent, Process
+from stockade.runtime.sensors.dns import DnsNames
 from stockade.runtime.sensors.procinfo import runs_other_program
 
 __all__ = ["NetworkSensor", "SocketEntry", "parse_proc_net"]
@@ -92,9 +93,12 @@ class NetworkSensor:
         describe: Callable[[int], Process | None] | None = None,
         proc: Path = Path("/proc"),
         pids: Callable[[], Iterable[int]] | None = None,
+        names: DnsNames | None = None,
     ) -> None:
         self._process_of = process_of
         self._describe_now = describe
+        self.names = names
+        """DNS names of the addresses connected to, where the resolver answers are seen."""
         self._proc = proc
         self._pids = pids or self._all_pids
         self._known: set[tuple[int, int]] = set()
@@ -123,6 +127,11 @@ class NetworkSensor:
             except OSError:
                 continue
             namespaces.setdefault(ns, []).append(pid)
+        if self.names is not None:
+            for ns, members in namespaces.items():
+                self.names.watch(ns, members[0])
+            self.names.drain()  # the answers that came before these connections
+            self.names.keep(set(namespaces))
         events: list[NetworkEvent] = []
         alive: set[tuple[int, int]] = set()
         for ns, members in namespaces.items():
@@ -155,7 +164,7 @@ class NetworkSensor:
                         continue
                     self._known.add(key)
                     self._unowned.pop(key, None)
-                    event = self._event(entry, owner, listening)
+                    event = self._event(entry, owner, listening, ns)
                     if event is not None:
                         events.append(event)
         self._known &= alive
@@ -194,7 +203,7 @@ class NetworkSensor:
         return owners
 
     def _event(
-        self, entry: SocketEntry, owner: int, listening: set[tuple[str, int]]
+        self, entry: SocketEntry, owner: int, listening: set[tuple[str, int]], namespace: int
     ) -> NetworkEvent | None:
         process = self._process_of(owner)
         if self._describe_now is not None and (
@@ -240,6 +249,7 @@ class NetworkSensor:
             client_port=entry.local_port,
             server_ip=entry.remote_ip,
             server_port=entry.remote_port,
+            server_name=self.names.name_of(namespace, entry.remote_ip) if self.names else None,
             ts=_now(),
         )
 
