@@ -10,9 +10,10 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 if [[ $want_test -eq 1 ]]; then
   # ruby, a JDK and rpm let the cataloger tests compare with the real tools; chromium
-  # drives the Console's web UI tests; runc and podman run the Defender's containers.
+  # drives the Console's web UI tests; runc and podman run the Defender's containers, in
+  # network namespaces that iproute2 sets up.
   pkgs=(debootstrap umoci skopeo docker-registry zstd pigz ruby openjdk-17-jdk-headless rpm
-        chromium runc podman)
+        chromium runc podman iproute2)
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   # npm: Debian's package conflicts with NodeSource's nodejs, which ships its own npm.
