@@ -188,7 +188,7 @@ class ProcConnector:
         self._socket.settimeout(timeout)
         try:
             data = self._socket.recv(65536)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # a timeout of 0 is a non-blocking read
             return []
         except OSError as exc:
             if exc.errno == errno.ENOBUFS:
