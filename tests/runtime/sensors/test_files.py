@@ -370,6 +370,31 @@ def test_a_refused_open_fails_with_eperm(setup: Setup) -> None:
 
 
 @pytest.mark.root
+def test_unwatch_takes_every_mark_away(setup: Setup) -> None:
+    _run(setup.box, "mkdir -p /var/log")
+    sensor = _sensor(setup.tracker.lookup)
+    watcher = Watcher(sensor)
+    try:
+        assert sensor.watch(setup.container, setup.box.pid)
+        _run(setup.box, "cat /etc/shadow > /dev/null; ln -s /etc/shadow /tmp/eg-unwatch-1")
+        watcher.wait_for(lambda e: e.path == "/tmp/eg-unwatch-1")
+        watcher.wait_for(lambda e: e.path == "/etc/shadow")
+        sensor.unwatch(setup.container.id)
+        assert not sensor.is_watching(setup.container.id)
+        before, foreign = len(watcher.events), sensor.foreign
+        _run(
+            setup.box,
+            "cat /etc/shadow > /dev/null; ln -s /etc/shadow /tmp/eg-unwatch-2; "
+            ": > /var/log/eg-unwatch; echo x > /tmp/eg-unwatch-3",
+        )
+        time.sleep(1)
+        assert watcher.events[before:] == []
+        assert sensor.foreign == foreign  # no mark left: the kernel sent nothing at all
+    finally:
+        watcher.close()
+
+
+@pytest.mark.root
 def test_the_hosts_own_access_is_not_told(setup: Setup) -> None:
     before = setup.watcher.sensor.foreign
     rootfs = setup.box.bundle / "rootfs"

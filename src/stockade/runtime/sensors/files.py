@@ -94,8 +94,8 @@ __all__ = [
 FAN_ACCESS: Final = 0x0000_0001
 FAN_MODIFY: Final = 0x0000_0002
 FAN_CLOSE_WRITE: Final = 0x0000_0008
-FAN_CREATE: Final = 0x0000_0100
 FAN_OPEN: Final = 0x0000_0020
+FAN_CREATE: Final = 0x0000_0100
 FAN_OPEN_EXEC: Final = 0x0000_1000
 FAN_Q_OVERFLOW: Final = 0x0000_4000
 FAN_EVENT_ON_CHILD: Final = 0x0800_0000
@@ -578,9 +578,9 @@ class FileSensor:
         self._containers: dict[str, _Watched] = {}
         self._mounts: dict[int, _Watched] = {}
         self._directories: dict[bytes, tuple[_Watched, str]] = {}
+        """fanotify's key of each link directory marked → its container and path."""
         self._undecided: list[tuple[int, int, _Watched, FileEvent]] = []
         """New links whose creator was gone before it was known: (deadline, pid, …)."""
-        """fanotify's key of each link directory marked → its container and path."""
         self._recent: dict[tuple[int, str], int] = {}
         self._written_at_open: dict[tuple[int, str], int] = {}
         self._numbers = itertools.count(1)
@@ -863,6 +863,12 @@ class FileSensor:
                     directories = [p for w, p in self._directories.values() if w is watched]
                 for path in directories:
                     self._unmark(root_fd, root_path, path, 0, FAN_CREATE, group=self._entries_fd)
+                if self.permission:
+                    children = FAN_OPEN_PERM | FAN_EVENT_ON_CHILD
+                    for path, _fd in self._directories_of(
+                        watched, root_fd, root_path, self.write_directories
+                    ):
+                        self._unmark(root_fd, root_path, path, 0, children, sensitive=True)
         finally:
             os.close(root_fd)
             self._forget(container_id)
@@ -1166,23 +1172,20 @@ class FileSensor:
         return FileEvent("linkat", _NOBODY, path, source_path=source)
 
     def _attribute(
-        self, pid: int, watched: _Watched, *, fresh: bool, through_mount: bool = True
+        self, pid: int, watched: _Watched, *, fresh: bool
     ) -> tuple[bool, Process | None]:
         """Whether the process behind an event on ``watched``'s files runs in that
         container (not a host process reading them through ``/proc/PID/root``), and what
         is known of it (None: it was gone before it could be described). ``fresh``: the
-        opener waits for the verdict, so ``/proc`` describes it as it is now.
-        ``through_mount``: the event came through one of the container's mounts, so a
-        process gone unknown was inside; an inode mark's event (a new link) may also come
-        from the host working on the overlay's host side, so it must be known."""
+        opener waits for the verdict, so ``/proc`` describes it as it is now."""
         process = (self._describe_now if fresh else self._process_of)(pid)
         if not fresh and process is not None and runs_other_program(process, self._proc):
             process = self._describe_now(pid) or process  # known from before its exec
         if process is not None and process.container.id == watched.container.id:
             return True, process
         root = self._root_mount_of(pid)
-        if root is None:  # gone: inside if the event came through the container's mount
-            return through_mount, None
+        if root is None:  # gone: the event happened through the container's mount
+            return True, None
         if root != watched.root_mount:
             return False, None
         if not fresh:  # known from before it entered the container (a runtime's exec)
@@ -1282,7 +1285,7 @@ class FileSensor:
 
     def close(self) -> None:
         """Stop: every mark goes, and opens waiting for a verdict are allowed."""
-        for fd in (self._perm_fd, self._notify_fd, getattr(self, "_entries_fd", -1)):
+        for fd in (self._perm_fd, self._notify_fd, self._entries_fd):
             if fd >= 0:
                 os.close(fd)
         self._perm_fd = self._notify_fd = self._entries_fd = -1
