@@ -9,6 +9,8 @@ and only among the processes of that namespace).
 
 Polling sees what lives at least one interval (default 0.2 s); connections opened and
 closed between two polls are missed — the file documents this rather than pretend.
+With a :class:`~.dns.DnsNames`, each namespace's DNS answers are read before its tables,
+and a connection to an address that was looked up carries the name.
 """
 
 from __future__ import annotations
