@@ -107,7 +107,6 @@ class NetworkSensor:
         """(namespace inode, socket inode) already reported."""
         self._unowned: dict[tuple[int, int], int] = {}
         """New sockets whose owner was not found yet, and how many polls looked."""
-        self._first = True
 
     @property
     def waiting(self) -> int:
