@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from tests.support.containers import container_skip_reason, runc_container
+from tests.support.containers import busybox_rootfs, container_skip_reason, runc_container
 
 from stockade.runtime.events import HOST, Container, ProcessEvent
 from stockade.runtime.sensors.containers import ContainerResolver, match_cgroup
@@ -243,3 +245,84 @@ def test_a_container_started_privileged_is_known_as_one(tmp_path: Path) -> None:
         other = resolver.resolve(confined.pid)
         assert other is not None
         assert other.privileged is False
+
+
+PODMAN_CONF = """\
+[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime = "runc"
+"""
+
+
+@pytest.mark.root
+def test_a_podman_container_is_named_with_its_image_from_podmans_storage(
+    tmp_path: Path,
+) -> None:
+    """podman's own storage files name the container and its image, and its OCI config
+    says whether it was started privileged."""
+    if reason := container_skip_reason():
+        pytest.skip(reason)
+    if shutil.which("podman") is None:
+        pytest.skip("needs podman")
+    (tmp_path / "containers.conf").write_text(PODMAN_CONF)
+    storage = tmp_path / "storage"
+    runroot = Path(tempfile.mkdtemp(prefix="stk-pm-"))  # podman wants under 50 characters
+    podman = [
+        "podman",
+        "--root",
+        str(storage),
+        "--runroot",
+        str(runroot),
+        "--storage-driver",
+        "overlay",
+    ]
+    env = {**os.environ, "CONTAINERS_CONF": str(tmp_path / "containers.conf")}
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [*podman, *args], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    image = tmp_path / "busybox.tar"
+    subprocess.run(["tar", "-C", str(busybox_rootfs()), "-cf", str(image), "."], check=True)
+    run("import", str(image), "localhost/test/busybox:1")
+    try:
+        for name, flags in (("stk-pm-priv", ["--privileged"]), ("stk-pm-plain", [])):
+            run(
+                "run",
+                "-d",
+                *flags,
+                "--network",
+                "host",
+                "--name",
+                name,
+                "localhost/test/busybox:1",
+                "sleep",
+                "60",
+            )
+        resolver = ContainerResolver(podman_roots=[storage])
+        found = {}
+        for name in ("stk-pm-priv", "stk-pm-plain"):
+            pid = int(run("inspect", "--format", "{{.State.Pid}}", name))
+            container = resolver.resolve(pid)
+            assert container is not None
+            found[name] = container
+        privileged, plain = found["stk-pm-priv"], found["stk-pm-plain"]
+        assert privileged.runtime == "podman"
+        assert privileged.name == "stk-pm-priv"
+        assert privileged.image == "localhost/test/busybox:1"
+        assert privileged.image_id is not None
+        assert privileged.privileged is True
+        assert plain.name == "stk-pm-plain"
+        assert plain.privileged is False
+    finally:
+        subprocess.run([*podman, "rm", "-f", "-a"], env=env, capture_output=True, check=False)
+        subprocess.run(
+            [*podman, "system", "reset", "-f"], env=env, capture_output=True, check=False
+        )
+        shutil.rmtree(runroot, ignore_errors=True)

@@ -325,11 +325,16 @@ def _podman_image(root: Path, entry: dict[str, Any]) -> ImageInfo:
                 refs = image.get("names") or []
                 reference = refs[0] if refs and isinstance(refs[0], str) else None
                 digest = image.get("digest") if isinstance(image.get("digest"), str) else None
+    # the OCI runtime config podman hands the runtime: privileged as --privileged wrote it
+    runtime_config = _load_json(
+        root / "overlay-containers" / str(entry.get("id")) / "userdata" / "config.json"
+    )
     return ImageInfo(
         reference=reference,
         digest=digest,
         image_id=image_id if isinstance(image_id, str) else None,
         name=names[0] if names and isinstance(names[0], str) else None,
+        privileged=oci_privileged(runtime_config) if isinstance(runtime_config, dict) else None,
     )
 
 
