@@ -40,6 +40,8 @@ _SO_ATTACH_FILTER: Final = 26
 _CLONE_NEWNET: Final = 0x4000_0000
 _MAX_NAMES: Final = 8192
 _MAX_PACKET: Final = 65535
+_MAX_PER_DRAIN: Final = 1024
+"""Packets read from one namespace per drain; more wait (or the kernel drops them)."""
 
 # struct sock_filter {code, jt, jf, k}: unfragmented UDP from port 53, IPv4 or IPv6 (no
 # extension headers); the data of a cooked packet socket starts at the network header
@@ -156,6 +158,7 @@ class DnsNames:
 
     def __init__(self, *, max_names: int = _MAX_NAMES) -> None:
         self._sockets: dict[int, socket.socket] = {}
+        self._failed: set[int] = set()
         self._names: OrderedDict[tuple[int, IPAddress], str] = OrderedDict()
         self._max = max_names
         self._own_namespace = _namespace_inode("self")
@@ -170,7 +173,7 @@ class DnsNames:
         namespace) from now on; False when that cannot be done."""
         if namespace in self._sockets:
             return True
-        if not self.available:
+        if not self.available or namespace in self._failed:
             return False
         try:
             if namespace == self._own_namespace:
@@ -181,15 +184,17 @@ class DnsNames:
             self.available = False  # no CAP_NET_RAW: say so once, by this flag
             return False
         except OSError:
-            return False  # gone, or that namespace cannot be entered
+            self._failed.add(namespace)  # that namespace cannot be entered: not again
+            return False
         self._sockets[namespace] = sock
         return True
 
     def drain(self) -> int:
-        """Read every answer queued on every namespace's socket; how many addresses."""
+        """Read the answers queued on every namespace's socket (up to 1,024 packets
+        each); how many addresses were learned."""
         learned = 0
         for namespace, sock in list(self._sockets.items()):
-            while True:
+            for _ in range(_MAX_PER_DRAIN):  # a flood of answers must not starve the poll
                 try:
                     packet = sock.recv(_MAX_PACKET)
                 except (BlockingIOError, InterruptedError):
@@ -216,6 +221,7 @@ class DnsNames:
 
     def keep(self, namespaces: set[int]) -> None:
         """Close the sockets of namespaces that are gone, and forget their names."""
+        self._failed &= namespaces
         for namespace in [n for n in self._sockets if n not in namespaces]:
             self._sockets.pop(namespace).close()
             for key in [k for k in self._names if k[0] == namespace]:
