@@ -699,7 +699,9 @@ def judge(case: EvtgenCase, mine: Sequence[tuple[Event, list[Alert]]]) -> Outcom
     if gaps:
         return Outcome("missed", "; ".join(gaps), sensor_gap=True)
     kinds = Counter(
-        f"{e.type} {e.process.name}" + (f" {e.path}" if isinstance(e, FileEvent) else "")
+        f"{e.type} {e.process.name} {e.path} (parent {e.process.parent.name})"
+        if isinstance(e, FileEvent) and e.process.parent is not None
+        else f"{e.type} {e.process.name}" + (f" {e.path}" if isinstance(e, FileEvent) else "")
         for e, _ in mine
     )
     return Outcome("missed", f"the rule did not fire; events: {dict(kinds)}")

@@ -20,6 +20,7 @@ from stockade.runtime.sensors.containers import ContainerResolver, match_cgroup
 from stockade.runtime.sensors.procconn import (
     ProcConnector,
     ProcEventKind,
+    RawProcEvent,
     SensorUnavailable,
     parse_messages,
 )
@@ -326,3 +327,34 @@ def test_a_podman_container_is_named_with_its_image_from_podmans_storage(
             [*podman, "system", "reset", "-f"], env=env, capture_output=True, check=False
         )
         shutil.rmtree(runroot, ignore_errors=True)
+
+
+def test_a_fresh_look_reads_a_parent_known_from_before_its_exec() -> None:
+    """``timeout`` forked from this process and exec'd: until the tracker handles that
+    exec it has the parent as this process (the fork is handed in as the kernel sends
+    it; the lag cannot be caused on demand). A fresh look at its child names the parent
+    as what it runs now, as Falco's proc.pname must."""
+    parent = subprocess.Popen(["timeout", "60", "sleep", "60"])
+    try:
+        children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+        deadline = time.monotonic() + 10
+        while not children.read_text().split():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        child = int(children.read_text().split()[0])
+        tracker = ProcessTracker()
+        forked = RawProcEvent(
+            ProcEventKind.FORK, parent.pid, parent.pid, 0, 0, parent_pid=os.getpid()
+        )
+        assert tracker.handle(forked) is not None
+        stale = tracker.known(parent.pid)
+        assert stale is not None
+        assert stale.name != "timeout"  # this process's name, from before the exec
+        fresh = tracker.lookup(child, fresh=True)
+        assert fresh is not None
+        assert fresh.name == "sleep"
+        assert fresh.parent is not None
+        assert fresh.parent.name == "timeout"
+    finally:
+        parent.kill()
+        parent.wait()

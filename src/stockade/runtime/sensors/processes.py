@@ -25,7 +25,7 @@ from typing import Final
 from stockade.runtime.events import HOST, Container, Process, ProcessEvent
 from stockade.runtime.sensors.containers import ContainerResolver, parse_cgroup_file
 from stockade.runtime.sensors.procconn import ProcConnector, ProcEventKind, RawProcEvent
-from stockade.runtime.sensors.procinfo import ProcSnapshot, read_process
+from stockade.runtime.sensors.procinfo import ProcSnapshot, read_process, runs_other_program
 
 __all__ = ["ProcessTracker", "watch"]
 
@@ -89,7 +89,7 @@ class ProcessTracker:
         ``fresh``, ``/proc`` first (what the tracker knows may predate an exec it has not
         handled yet), then what it knows."""
         if fresh:
-            return self._from_proc(pid) or self._live.get(pid)
+            return self._from_proc(pid, fresh_parent=True) or self._live.get(pid)
         return self._live.get(pid) or self._from_proc(pid)
 
     def seed(self) -> int:
@@ -235,15 +235,26 @@ class ProcessTracker:
                 self._users[uid] = None
         return self._users[uid]
 
-    def _from_proc(self, pid: int) -> Process | None:
+    def _from_proc(self, pid: int, *, fresh_parent: bool = False) -> Process | None:
+        """``pid`` read from ``/proc`` now, with what is known of its parents. With
+        ``fresh_parent``, a parent known from before an exec not handled yet (``timeout``
+        forked from a shell is still that shell here) is read from ``/proc`` too: Falco's
+        ``proc.pname`` must name what the parent runs now."""
         snapshot = read_process(pid, self._proc)
         if snapshot is None:
             return None
         parent = self._live.get(snapshot.ppid) if snapshot.ppid else None
+        if parent is not None and fresh_parent and runs_other_program(parent, self._proc):
+            parent = None
         if parent is None and snapshot.ppid and snapshot.ppid != pid:
             parent_snapshot = read_process(snapshot.ppid, self._proc)
             if parent_snapshot is not None:
-                parent = self._build(parent_snapshot, None)
+                grandparent = (
+                    self._live.get(parent_snapshot.ppid)
+                    if fresh_parent and parent_snapshot.ppid
+                    else None
+                )
+                parent = self._build(parent_snapshot, grandparent)
         return self._build(snapshot, parent)
 
     def _build(self, snap: ProcSnapshot, parent: Process | None) -> Process:
