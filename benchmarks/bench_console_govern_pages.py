@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -42,7 +41,7 @@ from stockade.console.store.models import (
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench_console import database  # noqa: E402  # this directory's scripts
-from bench_console_pages import PASSWORD, log_in  # noqa: E402
+from bench_console_pages import PASSWORD, log_in, time_pages  # noqa: E402
 from tests.console.conftest import ThreadedServer  # noqa: E402
 
 RESULTS = 20_000
@@ -252,20 +251,7 @@ def main() -> None:
             seed_rows(store, seed_api(server.url, token))
             print(f"{kind}: seeded in {time.monotonic() - started:.0f} s")
             log_in(client)
-            for label, path in PAGES.items():
-                first = client.get(path)
-                assert first.status_code == 200, (path, first.status_code)
-                times = []
-                for _ in range(args.repeat):
-                    t = time.perf_counter()
-                    client.get(path).raise_for_status()
-                    times.append((time.perf_counter() - t) * 1000)
-                times.sort()
-                p95 = times[max(0, int(len(times) * 0.95) - 1)]
-                print(
-                    f"{kind:10} {label:25} p50 {statistics.median(times):7.1f} ms"
-                    f"   p95 {p95:7.1f} ms"
-                )
+            time_pages(client, kind, PAGES, args.repeat, width=25)
         store.close()
 
 

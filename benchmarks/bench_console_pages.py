@@ -63,6 +63,25 @@ def log_in(client: httpx.Client) -> None:
         raise SystemExit(f"log-in failed: {answer.status_code}")
 
 
+def time_pages(
+    client: httpx.Client, kind: str, pages: dict[str, str], repeat: int, *, width: int
+) -> None:
+    """Each page once to warm it (it must answer 200), then ``repeat`` times: p50, p95."""
+    for label, path in pages.items():
+        first = client.get(path)
+        assert first.status_code == 200, (path, first.status_code)
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            client.get(path).raise_for_status()
+            times.append((time.perf_counter() - t) * 1000)
+        times.sort()
+        p95 = times[max(0, int(len(times) * 0.95) - 1)]
+        print(
+            f"{kind:10} {label:{width}} p50 {statistics.median(times):7.1f} ms   p95 {p95:7.1f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pg", help="an existing PostgreSQL database to create one from")
@@ -84,20 +103,7 @@ def main() -> None:
             httpx.Client(base_url=server.url, timeout=120) as client,
         ):
             log_in(client)
-            for label, path in PAGES.items():
-                first = client.get(path)
-                assert first.status_code == 200, (path, first.status_code)
-                times = []
-                for _ in range(args.repeat):
-                    t = time.perf_counter()
-                    client.get(path).raise_for_status()
-                    times.append((time.perf_counter() - t) * 1000)
-                times.sort()
-                p95 = times[max(0, int(len(times) * 0.95) - 1)]
-                print(
-                    f"{kind:10} {label:30} p50 {statistics.median(times):7.1f} ms"
-                    f"   p95 {p95:7.1f} ms"
-                )
+            time_pages(client, kind, PAGES, args.repeat, width=30)
         store.close()
 
 
