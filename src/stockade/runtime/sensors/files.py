@@ -1112,9 +1112,7 @@ class FileSensor:
         its exec (``runc exec`` of a short ``ln`` is known from ``runc init``, a host
         process) is waited for until ``deadline``, then taken as the container's: the
         event happened on the container's directory."""
-        process = self._process_of(pid)
-        if process is not None and runs_other_program(process, self._proc):
-            process = self._describe_now(pid) or process  # known from before its exec
+        process = self._known(pid)
         if process is None or process.container.id != watched.container.id:
             root = self._root_mount_of(pid)
             if root is None and time.time_ns() < deadline and len(self._undecided) < _MAX_RECENT:
@@ -1171,6 +1169,14 @@ class FileSensor:
                 break
         return FileEvent("linkat", _NOBODY, path, source_path=source)
 
+    def _known(self, pid: int) -> Process | None:
+        """What is known of ``pid``, read from ``/proc`` again when the tracker knows it
+        from before an exec it has not handled yet."""
+        process = self._process_of(pid)
+        if process is not None and runs_other_program(process, self._proc):
+            return self._describe_now(pid) or process
+        return process
+
     def _attribute(
         self, pid: int, watched: _Watched, *, fresh: bool
     ) -> tuple[bool, Process | None]:
@@ -1178,9 +1184,7 @@ class FileSensor:
         container (not a host process reading them through ``/proc/PID/root``), and what
         is known of it (None: it was gone before it could be described). ``fresh``: the
         opener waits for the verdict, so ``/proc`` describes it as it is now."""
-        process = (self._describe_now if fresh else self._process_of)(pid)
-        if not fresh and process is not None and runs_other_program(process, self._proc):
-            process = self._describe_now(pid) or process  # known from before its exec
+        process = self._describe_now(pid) if fresh else self._known(pid)
         if process is not None and process.container.id == watched.container.id:
             return True, process
         root = self._root_mount_of(pid)
