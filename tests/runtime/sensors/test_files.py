@@ -516,23 +516,16 @@ def test_the_agent_watches_new_containers_and_prevents_a_sensitive_read(tmp_path
         actions=[("builtin:sensitive-read", Action.PREVENT)],
         exceptions=_all_images_but(PREVENT_IMAGE),
     )
-    agent = DefenderAgent(
+    agent = _started(
         AgentSettings(
             data_dir=tmp_path / "defender", policy=policy, network_interval=1.0, log=io.StringIO()
         )
     )
     try:
-        agent.start()
-    except SensorUnavailable as exc:
-        pytest.skip(f"a sensor is unavailable: {exc}")
-    try:
         assert agent.files is not None
         with runc_container(tmp_path, ["/bin/sh", "-c", "sleep 600"], image=PREVENT_IMAGE) as box:
             cid = box.id[:12]
-            deadline = time.monotonic() + 15
-            while not agent.files.is_watching(cid):  # told by the process sensor
-                assert time.monotonic() < deadline, "the container was never watched"
-                time.sleep(0.1)
+            _until_watched(agent.files, cid)
             done = box.exec("cat", "/etc/shadow")
             assert done.stdout == ""
             assert done.returncode != 0
@@ -548,6 +541,24 @@ def test_the_agent_watches_new_containers_and_prevents_a_sensitive_read(tmp_path
             assert box.exec("cat", "/etc/hostname").stdout == "busybox\n"
     finally:
         agent.stop()
+
+
+def _started(settings: AgentSettings) -> DefenderAgent:
+    """A running agent; the test is skipped where a sensor it needs is unavailable."""
+    agent = DefenderAgent(settings)
+    try:
+        agent.start()
+    except SensorUnavailable as exc:
+        pytest.skip(f"a sensor is unavailable: {exc}")
+    return agent
+
+
+def _until_watched(files: FileSensor, container_id: str) -> None:
+    """Until the process sensor has told the file sensor about the container."""
+    deadline = time.monotonic() + 15
+    while not files.is_watching(container_id):
+        assert time.monotonic() < deadline, "the container was never watched"
+        time.sleep(0.1)
 
 
 class LinkRecorder(RuleSet):
@@ -580,23 +591,16 @@ def test_new_links_are_told_with_what_they_point_to_and_falco_rules_fire(tmp_pat
     loaded = load_rules([DATA / "falco-rules" / "falco_rules.yaml"])
     loaded.raise_for_errors()
     recorder = LinkRecorder(loaded.ruleset)
-    agent = DefenderAgent(
+    agent = _started(
         AgentSettings(data_dir=tmp_path / "defender", rules=recorder, log=io.StringIO())
     )
-    try:
-        agent.start()
-    except SensorUnavailable as exc:
-        pytest.skip(f"a sensor is unavailable: {exc}")
     try:
         assert agent.files is not None
         if not agent.files.links:
             pytest.skip("this kernel has no fanotify directory-entry events (Linux 5.9)")
         with runc_container(tmp_path, ["/bin/sh", "-c", "sleep 600"]) as box:
             cid = box.id[:12]
-            deadline = time.monotonic() + 15
-            while not agent.files.is_watching(cid):
-                assert time.monotonic() < deadline, "the container was never watched"
-                time.sleep(0.1)
+            _until_watched(agent.files, cid)
             # each ln exits at once: the agent knows it from the process sensor
             _run(
                 box,
@@ -659,11 +663,7 @@ def test_the_file_sensor_can_be_turned_off(tmp_path: Path) -> None:
     if reason := container_skip_reason():
         pytest.skip(reason)
     settings = AgentSettings(data_dir=tmp_path / "defender", file_sensor=False, log=io.StringIO())
-    agent = DefenderAgent(settings)
-    try:
-        agent.start()
-    except SensorUnavailable as exc:
-        pytest.skip(f"the process sensor is unavailable: {exc}")
+    agent = _started(settings)
     try:
         assert agent.files is None
         assert "file-sensor" not in {t.name for t in threading.enumerate()}
