@@ -230,6 +230,8 @@ def agent_main(data_dir: Path, out: Path, rules: list[str], profile: Path | None
                 "lost": agent.lost_events,
                 "received": connector.received if connector else 0,
                 "vanished": agent.tracker.vanished,
+                "from_records": agent.tracker.from_records,
+                "records_lost": agent.tracker.execs.lost if agent.tracker.execs else -1,
                 "events": agent.events_seen,
                 "incidents": len(agent.incidents),
             }
@@ -353,6 +355,9 @@ def loss(run: DriverRun, seen: dict[str, Any]) -> dict[str, int]:
         "seen_with_name_only": with_name - with_path,
         "seen_as_parent_only": len(seen_as) - with_name,
         "enobufs": int(seen["lost"]),
+        "gone_before_proc_read": int(seen["vanished"]),
+        "described_from_exec_records": int(seen["from_records"]),
+        "exec_records_lost": int(seen["records_lost"]),
     }
 
 

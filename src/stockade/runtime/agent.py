@@ -38,8 +38,10 @@ from stockade.runtime.models import DEFAULT_DRY_RUN, DEFAULT_LEARNING, ModelStor
 from stockade.runtime.recorder import DEFAULT_BYTES, FlightRecorder
 from stockade.runtime.reporting import ConsoleReporter, ReporterSettings
 from stockade.runtime.rules import RuleSet
+from stockade.runtime.sensors.bpf import BpfUnavailable
 from stockade.runtime.sensors.containers import ContainerResolver
 from stockade.runtime.sensors.dns import DnsNames
+from stockade.runtime.sensors.execs import ExecRecorder
 from stockade.runtime.sensors.files import DEFAULT_SENSITIVE_READS, FileSensor
 from stockade.runtime.sensors.network import NetworkSensor
 from stockade.runtime.sensors.procconn import ProcConnector
@@ -66,6 +68,9 @@ class AgentSettings:
     network_interval: float = 0.2
     dns_names: bool = True
     """Name the addresses connected to from the DNS answers in each network namespace."""
+    exec_records: bool = True
+    """Record each exec in the kernel (eBPF), for processes gone before ``/proc`` is
+    read; where eBPF is not available the Defender says so once and reads ``/proc``."""
     file_sensor: bool = True
     """Watch containers' files with fanotify (sensitive reads, writes, executions)."""
     file_permission_events: bool = True
@@ -160,6 +165,15 @@ class DefenderAgent:
 
     def start(self) -> None:
         self._connector = ProcConnector()
+        if self.settings.exec_records:
+            try:
+                self.tracker.execs = ExecRecorder()
+            except BpfUnavailable as exc:
+                _log.warning(
+                    "execs are not recorded in the kernel (%s): a process gone before "
+                    "/proc is read is known only by what it was forked from",
+                    exc.strerror or exc,
+                )
         if self.settings.file_sensor:
             try:
                 self.files = FileSensor(
@@ -291,6 +305,8 @@ class DefenderAgent:
             self.files.close()  # opens waiting for a verdict are allowed
         if self.network.names is not None:
             self.network.names.close()
+        if self.tracker.execs is not None:
+            self.tracker.execs.close()
         self.defender.flush(time.time_ns() + self.defender.hold_ns)
         self.models.save()
         self.recorder.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import operator
 import os
+import posixpath
 import pwd
 import select
 import stat as stat_module
@@ -24,6 +25,7 @@ from typing import Final
 
 from stockade.runtime.events import HOST, Container, Process, ProcessEvent
 from stockade.runtime.sensors.containers import ContainerResolver, parse_cgroup_file
+from stockade.runtime.sensors.execs import ExecRecord, ExecRecorder
 from stockade.runtime.sensors.procconn import ProcConnector, ProcEventKind, RawProcEvent
 from stockade.runtime.sensors.procinfo import ProcSnapshot, read_process, runs_other_program
 
@@ -63,9 +65,16 @@ def _boot_time_ns(proc: Path) -> int:
 
 class ProcessTracker:
     def __init__(
-        self, *, proc: Path = Path("/proc"), containers: ContainerResolver | None = None
+        self,
+        *,
+        proc: Path = Path("/proc"),
+        containers: ContainerResolver | None = None,
+        execs: ExecRecorder | None = None,
     ) -> None:
         self._proc = proc
+        self.execs = execs
+        """What the kernel recorded at each exec (an eBPF program), for processes gone
+        before ``/proc`` could be read; None where eBPF is not available."""
         self.containers = containers or ContainerResolver(proc=proc)
         self._live: dict[int, Process] = {}
         self._numbers = itertools.count(1)
@@ -78,8 +87,13 @@ class ProcessTracker:
         """Each container's overlay upper layer, once a process showed it."""
         self._parents: dict[int, tuple[Process, Process]] = {}
         """Per pid: the process as known, and as a parent (see :meth:`_as_parent`)."""
+        self._resolved: dict[tuple[str, str], str] = {}
+        """Per container and path executed: the path with its symbolic links resolved."""
         self.vanished = 0
         """Execs whose process was gone before ``/proc`` could be read."""
+        self.from_records = 0
+        """Execs described from the kernel's exec record (gone, or executed again, before
+        ``/proc`` could be read)."""
 
     def known(self, pid: int) -> Process | None:
         return self._live.get(pid)
@@ -105,13 +119,24 @@ class ProcessTracker:
     def handle(self, raw: RawProcEvent) -> ProcessEvent | None:
         """The event for ``raw``; None for kinds the rules do not use, or thread events."""
         if raw.kind is ProcEventKind.EXEC:
+            record = self.execs.take(raw.pid, raw.timestamp_ns) if self.execs else None
             process = self._from_proc(raw.pid)
             if process is None:
                 self.vanished += 1
+            elif record is not None:
+                if not _runs(process, record):
+                    process = None  # /proc shows a later exec of the same process
+                elif not process.name:  # gone between two reads of /proc
+                    process = replace(process, name=record.comm)
+            if process is None:
                 known = self._live.get(raw.pid)
-                if known is None:
+                if record is not None:
+                    process = self._from_record(record, known)
+                    self.from_records += 1
+                elif known is None:
                     return None
-                process = known
+                else:
+                    process = known
             self._remember(process)
             return self._event("execve", process, raw)
         if raw.kind is ProcEventKind.FORK:
@@ -274,7 +299,7 @@ class ProcessTracker:
             and not container.is_host
             and snap.exe_deleted is False
             and snap.exepath
-            and self._in_upper_layer(container.id, snap)
+            and self._in_upper_layer(container.id, snap.pid, snap.exepath)
         )
         return Process(
             pid=snap.pid,
@@ -306,7 +331,7 @@ class ProcessTracker:
             parent=self._as_parent(parent) if parent is not None else None,
         )
 
-    def _in_upper_layer(self, container_id: str, snap: ProcSnapshot) -> bool:
+    def _in_upper_layer(self, container_id: str, pid: int, exepath: str) -> bool:
         """Whether the executable was written after the container started: it lives in
         the overlay's upper (writable) layer. Without overlay (a plain bundle directory)
         the question is answered by the drift detector from file events instead. The
@@ -316,7 +341,7 @@ class ProcessTracker:
         upper = self._upper_dirs.get(container_id)
         if upper is None:
             try:
-                mountinfo = (self._proc / str(snap.pid) / "mountinfo").read_text()
+                mountinfo = (self._proc / str(pid) / "mountinfo").read_text()
             except OSError:
                 return False
             upper = _root_upper_dir(mountinfo)
@@ -325,7 +350,110 @@ class ProcessTracker:
             if len(self._upper_dirs) > 4096:
                 self._upper_dirs.clear()
             self._upper_dirs[container_id] = upper
-        return os.path.lexists(upper + snap.exepath)
+        return os.path.lexists(upper + exepath)
+
+    def _from_record(self, record: ExecRecord, known: Process | None) -> Process:
+        """The process of an exec the kernel recorded, when ``/proc`` could not show it:
+        the program, command line, ids and parent from the record; the working
+        directory, session, terminal, login and capabilities from what the process was
+        before the exec (``known``: as forked, or as it ran before), which an exec
+        keeps; the container from it or from the parent. Descriptors 0-2 are not known
+        (a shell may have redirected them between fork and exec)."""
+        parent = self._live.get(record.ppid) if record.ppid else None
+        if parent is None and record.ppid:
+            parent = self._from_proc(record.ppid)
+        before = known if known is not None else parent
+        container = before.container if before is not None else HOST
+        exepath = self._resolve(record.filename, container, record.ppid, before)
+        upper = bool(
+            not container.is_host
+            and exepath.startswith("/")
+            and record.ppid
+            and self._in_upper_layer(container.id, record.ppid, exepath)
+        )
+        return Process(
+            pid=record.pid,
+            name=record.comm,
+            exe=record.argv[0] if record.argv else record.filename,
+            exepath=exepath,
+            args=record.argv[1:],
+            cwd=before.cwd if before is not None else None,
+            uid=record.uid,
+            user_name=self._user_in(record.uid, container, record.ppid or record.pid),
+            gid=record.gid,
+            loginuid=before.loginuid if before is not None else -1,
+            tty=before.tty if before is not None else 0,
+            ppid=record.ppid,
+            sid=before.sid if before is not None else None,
+            vpgid=known.vpgid if known is not None else None,
+            start_ts=(
+                known.start_ts
+                if known is not None and known.start_ts is not None
+                else self._boot_ns + record.timestamp_ns
+            ),
+            exe_upper_layer=upper,
+            exe_lower_layer=not upper and not container.is_host,
+            cap_effective=before.cap_effective if before is not None else None,
+            cap_permitted=before.cap_permitted if before is not None else None,
+            cap_inheritable=before.cap_inheritable if before is not None else None,
+            container=container,
+            parent=self._as_parent(parent) if parent is not None else None,
+        )
+
+    def _resolve(self, path: str, container: Container, ppid: int, before: Process | None) -> str:
+        """``path`` as ``/proc/PID/exe`` would name it: made absolute with the working
+        directory, symbolic links resolved inside the process's root (seen through its
+        parent's, which it shares unless it changed it). Kept per container."""
+        if not path.startswith("/"):
+            if before is None or not before.cwd:
+                return path
+            path = posixpath.join(before.cwd, path)
+        key = (container.id, path)
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            resolved = resolve_in_root(f"{self._proc}/{ppid}/root" if ppid else "/", path)
+            if len(self._resolved) >= MAX_TRACKED:
+                self._resolved.clear()
+            self._resolved[key] = resolved
+        return resolved
+
+
+def resolve_in_root(root: str, path: str) -> str:
+    """The absolute ``path`` with ``.``, ``..`` and symbolic links resolved as a process
+    whose root directory is ``root`` sees them (an absolute link starts again from
+    ``root``, never from the host's ``/``); components that do not exist are kept as they
+    are, and a loop of links leaves ``path`` unresolved."""
+    pending = [part for part in reversed(path.split("/")) if part not in ("", ".")]
+    resolved: list[str] = []
+    links = 0
+    while pending:
+        part = pending.pop()
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        here = "/" + "/".join((*resolved, part))
+        try:
+            target = os.readlink(root.rstrip("/") + here)
+        except OSError:  # not a link, or not there
+            resolved.append(part)
+            continue
+        links += 1
+        if links > 40:
+            return path
+        if target.startswith("/"):
+            resolved = []
+        pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+    return "/" + "/".join(resolved)
+
+
+def _runs(process: Process, record: ExecRecord) -> bool:
+    """Whether ``process`` as read from ``/proc`` runs the command line ``record``
+    recorded (else it executed again before it was read)."""
+    argv = (process.exe, *process.args)
+    if record.argv_truncated:
+        return argv[: len(record.argv) - 1] == record.argv[:-1]
+    return argv == record.argv or not record.argv
 
 
 def _root_upper_dir(mountinfo: str) -> str | None:
