@@ -7,6 +7,7 @@ Run as root, from the repository root:
     .venv/bin/python benchmarks/bench_defender.py \
         --rules tests/data/runtime/falco-rules/falco_rules.yaml
     .venv/bin/python benchmarks/bench_defender.py --profile        # + cProfile of the agent
+    .venv/bin/python benchmarks/bench_defender.py --off open_records   # a sensor turned off
 
 What one round does:
 
@@ -173,7 +174,9 @@ def drive(execs: int, rate: float, spawners: int = 4) -> DriverRun:
 # -- the agent, in its own process -------------------------------------------------------
 
 
-def agent_main(data_dir: Path, out: Path, rules: list[str], profile: Path | None) -> None:
+def agent_main(
+    data_dir: Path, out: Path, rules: list[str], profile: Path | None, off: list[str]
+) -> None:
     """Run the Defender agent until SIGTERM; write what it saw to ``out``."""
     from stockade.runtime.agent import AgentSettings, DefenderAgent
     from stockade.runtime.events import Event, ProcessEvent
@@ -201,7 +204,8 @@ def agent_main(data_dir: Path, out: Path, rules: list[str], profile: Path | None
 
     ruleset = load_rules(rules).ruleset if rules else None
     log = (data_dir / "incidents.jsonl").open("a")
-    agent = CountingAgent(AgentSettings(data_dir=data_dir, rules=ruleset, log=log))
+    switches = dict.fromkeys(off, False)
+    agent = CountingAgent(AgentSettings(data_dir=data_dir, rules=ruleset, log=log, **switches))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     profiler = cProfile.Profile() if profile else None
@@ -280,7 +284,7 @@ class Sampler(threading.Thread):
 
 
 def with_agent(
-    execs: int, rate: float, rules: list[str], profile: Path | None
+    execs: int, rate: float, rules: list[str], profile: Path | None, off: list[str]
 ) -> tuple[DriverRun, AgentSample, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="stk-bench-defender-") as temporary:
         data = Path(temporary)
@@ -290,6 +294,8 @@ def with_agent(
             command += ["--rules", path]
         if profile:
             command += ["--profile-to", str(profile)]
+        for setting in off:
+            command += ["--off", setting]
         agent = subprocess.Popen(command)
         deadline = time.monotonic() + 120
         while not (data / "ready").exists():
@@ -368,12 +374,19 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--rules", action="append", default=[], help="Falco rules for the agent")
     parser.add_argument("--profile", action="store_true", help="cProfile the sensor thread")
+    parser.add_argument(
+        "--off",
+        action="append",
+        default=[],
+        choices=["open_records", "exec_records", "file_sensor", "dns_names"],
+        help="turn one of the agent's sensors off (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--agent", nargs=2, metavar=("DATA_DIR", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.agent:
-        agent_main(Path(args.agent[0]), Path(args.agent[1]), args.rules, args.profile_to)
+        agent_main(Path(args.agent[0]), Path(args.agent[1]), args.rules, args.profile_to, args.off)
         return 0
     if os.geteuid() != 0:
         print("run as root: the Defender reads the kernel's proc connector", file=sys.stderr)
@@ -382,7 +395,7 @@ def main() -> int:
     for number in range(1, args.repeat + 1):
         baseline = drive(args.execs, args.rate)
         profile = Path(tempfile.mkstemp(suffix=".prof")[1]) if args.profile else None
-        run, agent, seen = with_agent(args.execs, args.rate, args.rules, profile)
+        run, agent, seen = with_agent(args.execs, args.rate, args.rules, profile, args.off)
         lost = loss(run, seen)
         figures = {
             "round": number,

@@ -26,7 +26,8 @@ How each kind of step is reproduced:
   capabilities the host grants.
 
 The proc connector reports an exec and the sensor reads ``/proc`` then; a program gone
-by then is reported without its name and arguments, and under load the agent runs seconds
+by then is known from the kernel's exec record where eBPF is available (without its
+descriptors), else without its name and arguments, and under load the agent runs seconds
 behind. So every case's processes are held until the agent has handled their events: real
 programs that would finish at once write into a pipe that is already full (``hold``) or
 read one that stays open, with exactly the case's arguments; the others sleep. Cases run
@@ -724,7 +725,7 @@ def file_sensor_gaps(case: EvtgenCase, events: Sequence[Event]) -> list[str]:
     if not opens:
         return [
             f"the file sensor reported no open of {path} (it reports opens of its "
-            "sensitive-read list, and writes when the file is closed)"
+            "sensitive-read list and opens for writing, not other reads)"
         ]
     gaps = []
     if all(e.fd is None for e in opens):
@@ -736,7 +737,10 @@ def file_sensor_gaps(case: EvtgenCase, events: Sequence[Event]) -> list[str]:
     if "O_TRUNC" in str((how or {}).get("flags")) and not any(
         e.flags & _OPEN_FLAGS["O_TRUNC"] for e in opens
     ):
-        gaps.append("the write is reported at close, without the open's O_TRUNC")
+        gaps.append(
+            "the write is reported at close, without the open's O_TRUNC (no eBPF open "
+            "records here)"
+        )
     if "fd.nameraw" in case.output_fields and all(e.raw_path is None for e in opens):
         gaps.append("fanotify reports the resolved path only: fd.nameraw has no '../'")
     return gaps

@@ -160,6 +160,14 @@ def defender() -> None:
 )
 @click.option("--no-network", is_flag=True, help="Do not watch network connections.")
 @click.option(
+    "--no-open-records",
+    is_flag=True,
+    help=(
+        "Do not trace opens for writing in the kernel (every system call then stays on "
+        "the kernel's fast path; writes are told when the file is closed)."
+    ),
+)
+@click.option(
     "--log",
     "log_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -179,6 +187,7 @@ def run(
     learning: float,
     dry_run: float,
     no_network: bool,
+    no_open_records: bool,
     log_file: Path | None,
     verbose: bool,
 ) -> None:
@@ -221,6 +230,7 @@ def run(
             learning=learning,
             dry_run=dry_run,
             network=not no_network,
+            open_records=not no_open_records,
             log=log,
         )
 
@@ -237,6 +247,7 @@ def _run_agent(
     learning: float,
     dry_run: float,
     network: bool,
+    open_records: bool,
     log: IO[str],
 ) -> None:
     from stockade import __version__
@@ -271,6 +282,7 @@ def _run_agent(
         console=reporting,
         log=log,
         host=host,
+        open_records=open_records,
     )
     try:
         agent = DefenderAgent(settings)
@@ -303,14 +315,24 @@ def _run_agent(
         if sync is not None:
             sync.start()
         source = "--policy" if policy else (sync.source if sync else "default")
+        recorded = [
+            kind
+            for kind, on in (
+                ("execs", agent.tracker.execs is not None),
+                ("opens for writing", agent.files is not None and agent.files.opens is not None),
+            )
+            if on
+        ]
         _log.info(
-            "stockade defender %s running on %s: data in %s, %s, policy from %s%s",
+            "stockade defender %s running on %s: data in %s, %s, policy from %s%s; "
+            "recorded in the kernel (eBPF): %s",
             __version__,
             host,
             data_dir,
             f"reporting to {console_url}" if console_url else "no Console (incidents logged)",
             source,
             "" if network else ", network sensor off",
+            " and ".join(recorded) or "nothing",
         )
         reported_loss = 0
         while not stop.wait(1.0):

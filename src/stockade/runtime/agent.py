@@ -44,6 +44,7 @@ from stockade.runtime.sensors.dns import DnsNames
 from stockade.runtime.sensors.execs import ExecRecorder
 from stockade.runtime.sensors.files import DEFAULT_SENSITIVE_READS, FileSensor
 from stockade.runtime.sensors.network import NetworkSensor
+from stockade.runtime.sensors.opens import OpenRecorder
 from stockade.runtime.sensors.procconn import ProcConnector
 from stockade.runtime.sensors.processes import ProcessTracker
 
@@ -71,6 +72,10 @@ class AgentSettings:
     exec_records: bool = True
     """Record each exec in the kernel (eBPF), for processes gone before ``/proc`` is
     read; where eBPF is not available the Defender says so once and reads ``/proc``."""
+    open_records: bool = True
+    """Record each open for writing in a watched container in the kernel (eBPF), told
+    with its flags and descriptor as it happens; without it (or eBPF) writes are told
+    when the file is closed."""
     file_sensor: bool = True
     """Watch containers' files with fanotify (sensitive reads, writes, executions)."""
     file_permission_events: bool = True
@@ -163,6 +168,18 @@ class DefenderAgent:
         it has not handled yet)."""
         return self.tracker.lookup(pid, fresh=True) or self._exited.get(pid)
 
+    @staticmethod
+    def _open_recorder() -> OpenRecorder | None:
+        try:
+            return OpenRecorder()
+        except BpfUnavailable as exc:
+            _log.warning(
+                "opens are not recorded in the kernel (%s): writes are told when the file "
+                "is closed, without the open's flags",
+                exc.strerror or exc,
+            )
+            return None
+
     def start(self) -> None:
         self._connector = ProcConnector()
         if self.settings.exec_records:
@@ -175,15 +192,19 @@ class DefenderAgent:
                     exc.strerror or exc,
                 )
         if self.settings.file_sensor:
+            opens = self._open_recorder() if self.settings.open_records else None
             try:
                 self.files = FileSensor(
                     self._process_of,
                     describe=self._describe,
                     sensitive_reads=self.settings.sensitive_reads,
                     permission=self.settings.file_permission_events,
+                    opens=opens,
                 )
             except Exception:
                 self._connector.close()
+                if opens is not None:
+                    opens.close()
                 raise
         self.tracker.seed()
         self.network.prime()
@@ -303,6 +324,8 @@ class DefenderAgent:
             thread.join(timeout=5)
         if self.files is not None:
             self.files.close()  # opens waiting for a verdict are allowed
+            if self.files.opens is not None:
+                self.files.opens.close()
         if self.network.names is not None:
             self.network.names.close()
         if self.tracker.execs is not None:

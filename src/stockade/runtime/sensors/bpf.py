@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import mmap
 import os
 import platform
@@ -32,11 +33,14 @@ __all__ = [
     "Label",
     "RingBuffer",
     "assemble",
+    "attach_tracepoint",
     "create_map",
     "delete_key",
     "load_program",
     "lookup_u64",
     "raw_tracepoint_open",
+    "tracefs",
+    "tracepoint_format",
     "update_u32",
 ]
 
@@ -54,11 +58,19 @@ BPF_RAW_TRACEPOINT_OPEN: Final = 17
 MAP_HASH: Final = 1
 MAP_ARRAY: Final = 2
 MAP_RINGBUF: Final = 27
+PROG_TRACEPOINT: Final = 5
 PROG_RAW_TRACEPOINT: Final = 17
+MAP_LRU_HASH: Final = 9
+PROG_TRACING: Final = 26
+ATTACH_FEXIT: Final = 25
+"""``BPF_TRACE_FEXIT``: a tracing program run as a kernel function returns."""
+_FUNC: Final = 12
 _ATTR_SIZE: Final = 144
 
 # Helpers by number (``enum bpf_func_id``).
 MAP_LOOKUP_ELEM: Final = 1
+MAP_UPDATE_ELEM: Final = 2
+MAP_DELETE_ELEM: Final = 3
 KTIME_GET_NS: Final = 5
 GET_CURRENT_PID_TGID: Final = 14
 GET_CURRENT_UID_GID: Final = 15
@@ -134,15 +146,25 @@ def delete_key(map_fd: int, key: int) -> bool:
     return True
 
 
-def load_program(kind: int, insns: list[Insn], name: str, *, license_: str) -> int:
-    """Load ``insns`` as a program of ``kind``; on refusal the verifier's log says why."""
+def load_program(
+    kind: int,
+    insns: list[Insn],
+    name: str,
+    *,
+    license_: str,
+    attach_type: int = 0,
+    attach_btf_id: int = 0,
+) -> int:
+    """Load ``insns`` as a program of ``kind`` (a tracing program names the kernel
+    function it attaches to by its BTF id, and how); on refusal the verifier's log
+    says why."""
     code = b"".join(insn.encode() for insn in insns)
     code_buffer = ctypes.create_string_buffer(code, len(code))
     license_buffer = ctypes.create_string_buffer(license_.encode())
     log = ctypes.create_string_buffer(256 * 1024)
     for level in (0, 1):  # with a log only when the first attempt fails: it is slower
         attr = struct.pack(
-            "=IIQQIIQII16s",
+            "=IIQQIIQII16sIIIIQIIQII",
             kind,
             len(insns),
             ctypes.addressof(code_buffer),
@@ -153,6 +175,16 @@ def load_program(kind: int, insns: list[Insn], name: str, *, license_: str) -> i
             0,
             0,
             name.encode(),
+            0,  # prog_ifindex
+            attach_type,
+            0,  # prog_btf_fd
+            0,
+            0,  # func_info
+            0,
+            0,
+            0,  # line_info
+            0,
+            attach_btf_id,
         )
         try:
             return _bpf(BPF_PROG_LOAD, attr)
@@ -163,20 +195,83 @@ def load_program(kind: int, insns: list[Insn], name: str, *, license_: str) -> i
                 raise BpfUnavailable(
                     exc.errno, f"the kernel refused the BPF program: {exc.strerror}\n{tail}"
                 ) from exc
-            if exc.errno in (errno.EPERM, errno.ENOSYS):
+            if exc.errno == errno.ENOSYS:
                 raise BpfUnavailable(exc.errno, f"no eBPF here: {exc.strerror}") from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def raw_tracepoint_open(name: str, program_fd: int) -> int:
-    """Attach a raw tracepoint program to the tracepoint ``name`` (no tracefs needed);
-    the returned descriptor keeps it attached until closed."""
-    name_buffer = ctypes.create_string_buffer(name.encode())
-    attr = struct.pack("=QI", ctypes.addressof(name_buffer), program_fd)
+def raw_tracepoint_open(name: str | None, program_fd: int) -> int:
+    """Attach a raw tracepoint program to the tracepoint ``name`` (no tracefs needed),
+    or (``name`` None) a tracing program to the function it was loaded for; the
+    returned descriptor keeps it attached until closed."""
+    name_buffer = ctypes.create_string_buffer(name.encode() if name else b"")
+    attr = struct.pack("=QI", ctypes.addressof(name_buffer) if name else 0, program_fd)
     try:
         return _bpf(BPF_RAW_TRACEPOINT_OPEN, attr)
     except OSError as exc:
         raise BpfUnavailable(exc.errno, f"cannot attach to {name}: {exc.strerror}") from exc
+
+
+_SYS_PERF_EVENT_OPEN: Final = {"x86_64": 298, "aarch64": 241}
+_PERF_TYPE_TRACEPOINT: Final = 2
+_PERF_SAMPLE_RAW: Final = 1 << 10
+_PERF_FLAG_FD_CLOEXEC: Final = 8
+_PERF_EVENT_IOC_ENABLE: Final = 0x2400
+_PERF_EVENT_IOC_SET_BPF: Final = 0x40042408
+TRACEFS: Final = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
+
+
+def tracefs() -> Path:
+    """Where the kernel's trace events are described; tracefs is mounted at
+    ``/sys/kernel/tracing`` when it is nowhere (root only)."""
+    for place in TRACEFS:
+        if (place / "events").is_dir():
+            return place
+    place = TRACEFS[0]
+    if _libc.mount(b"nodev", str(place).encode(), b"tracefs", 0, None) != 0:
+        code = ctypes.get_errno()
+        raise BpfUnavailable(code, f"no tracefs, and it cannot be mounted: {os.strerror(code)}")
+    return place
+
+
+def tracepoint_format(category: str, name: str) -> tuple[int, dict[str, int]]:
+    """A trace event's id and the offset of each of its fields in the record a
+    tracepoint program is given."""
+    base = tracefs() / "events" / category / name
+    try:
+        identifier = int((base / "id").read_text())
+        text = (base / "format").read_text()
+    except (OSError, ValueError) as exc:
+        raise BpfUnavailable(0, f"no trace event {category}/{name}: {exc}") from exc
+    offsets: dict[str, int] = {}
+    for line in text.splitlines():
+        declaration, _, rest = line.strip().partition(";")
+        if not declaration.startswith("field:") or "offset:" not in rest:
+            continue
+        field_name = declaration.split()[-1].lstrip("*").split("[", 1)[0]
+        offsets[field_name] = int(rest.split("offset:", 1)[1].split(";", 1)[0])
+    return identifier, offsets
+
+
+def attach_tracepoint(program_fd: int, event_id: int) -> int:
+    """Run a tracepoint program at the trace event ``event_id`` (on every CPU); the
+    returned descriptor keeps it attached until closed."""
+    number = _SYS_PERF_EVENT_OPEN.get(platform.machine())
+    if number is None:
+        raise BpfUnavailable(errno.ENOSYS, f"no perf_event_open known for {platform.machine()}")
+    attr = struct.pack("=IIQQQ", _PERF_TYPE_TRACEPOINT, 112, event_id, 1, _PERF_SAMPLE_RAW)
+    buffer = ctypes.create_string_buffer(attr.ljust(112, b"\0"), 112)
+    fd = _libc.syscall(number, buffer, -1, 0, -1, _PERF_FLAG_FD_CLOEXEC)
+    if fd < 0:
+        code = ctypes.get_errno()
+        raise BpfUnavailable(code, f"cannot open trace event {event_id}: {os.strerror(code)}")
+    try:
+        fcntl.ioctl(fd, _PERF_EVENT_IOC_SET_BPF, program_fd)
+        fcntl.ioctl(fd, _PERF_EVENT_IOC_ENABLE, 0)
+    except OSError as exc:
+        os.close(fd)
+        raise BpfUnavailable(exc.errno, f"cannot attach to trace event {event_id}: {exc}") from exc
+    return int(fd)
 
 
 # -- the assembler ------------------------------------------------------------------
@@ -402,6 +497,18 @@ class Btf:
         except OSError as exc:
             raise BpfUnavailable(exc.errno, f"no kernel BTF ({path}): {exc.strerror}") from exc
         return cls(data)
+
+    def function(self, name: str) -> int:
+        """The BTF id of the kernel function ``name`` (what a tracing program attaches
+        to); KeyError when the kernel has none of that name (or it was inlined)."""
+        wanted = name.encode()
+        for type_id in range(1, len(self._types)):
+            name_off, info, _target = _BTF_TYPE.unpack_from(self._data, self._types[type_id])
+            if (info >> 24) & 0x1F == _FUNC and name_off:
+                start = self._strings + name_off
+                if self._data[start : start + len(wanted) + 1] == wanted + b"\0":
+                    return type_id
+        raise KeyError(f"no function {name} in the kernel's BTF")
 
     def _name(self, offset: int) -> str:
         start = self._strings + offset

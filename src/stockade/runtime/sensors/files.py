@@ -76,6 +76,7 @@ from pathlib import Path
 from typing import Final
 
 from stockade.runtime.events import Container, FileEvent, Process
+from stockade.runtime.sensors.opens import AT_FDCWD, OpenRecord, OpenRecorder, mount_namespace
 from stockade.runtime.sensors.procconn import SensorUnavailable
 from stockade.runtime.sensors.procinfo import runs_other_program
 from stockade.runtime.sensors.syscalls import pending_open, thread_group
@@ -142,6 +143,8 @@ MOUNT_EVENTS: Final = FAN_CLOSE_WRITE | FAN_OPEN_EXEC
 READ_BUFFER: Final = 4096
 """Bytes of permission events read at once: at most 170 events (and descriptors)."""
 NOTIFY_BUFFER: Final = 1024
+NOTIFY_BATCH: Final = 64
+"""Recorded opens handled between two looks at the permission queue."""
 """Bytes of notifications read at once (42 events): permission events are looked at
 again after each such batch, so an opener never waits behind a long queue of writes."""
 
@@ -505,6 +508,8 @@ class _Watched:
     lowerdirs: tuple[str, ...] = ()
     dirty: bool = False
     """A write landed where a sensitive file may have been created or replaced."""
+    namespace: int | None = None
+    """Its mount namespace, when the open recorder records its opens."""
 
 
 Judge = Callable[[FileEvent], bool | None]
@@ -536,8 +541,12 @@ class FileSensor:
         permission: bool = True,
         proc: Path = Path("/proc"),
         repeat_window: float = 1.0,
+        opens: OpenRecorder | None = None,
     ) -> None:
         self._process_of = process_of
+        self.opens = opens
+        """The kernel's record of each open for writing (eBPF), when available: such
+        opens are told as they happen, with their flags and descriptor."""
         self._describe_now = describe or process_of
         self._proc = proc
         self.sensitive_reads = tuple(sensitive_reads)
@@ -574,9 +583,12 @@ class FileSensor:
         """Whether new symbolic and hard links are reported."""
         self._own_pid = os.getpid()
         self._host_root = self._root_mount_of("self")
+        self._host_namespace = mount_namespace(self._own_pid, str(proc))
         self._lock = threading.Lock()
         self._containers: dict[str, _Watched] = {}
         self._mounts: dict[int, _Watched] = {}
+        self._namespaces: dict[int, _Watched] = {}
+        self._boot_ns = time.time_ns() - time.monotonic_ns()
         self._directories: dict[bytes, tuple[_Watched, str]] = {}
         """fanotify's key of each link directory marked → its container and path."""
         self._undecided: list[tuple[int, int, _Watched, FileEvent]] = []
@@ -656,9 +668,23 @@ class FileSensor:
             self._mark_sensitive(watched, root_fd, root_path)
             self._mark_link_directories(watched, root_fd, root_path)
             self._mark_write_directories(watched, root_fd, root_path)
+            self._record_opens(watched)
             return True
         finally:
             os.close(root_fd)
+
+    def _record_opens(self, watched: _Watched) -> None:
+        """Have the kernel record the opens for writing in ``watched``'s mount namespace
+        (not the host's: a container sharing it is not told apart by namespace)."""
+        if self.opens is None:
+            return
+        namespace = mount_namespace(watched.pid, str(self._proc))
+        if namespace is None or namespace == self._host_namespace:
+            return
+        if self.opens.watch(namespace):
+            with self._lock:
+                watched.namespace = namespace
+                self._namespaces[namespace] = watched
 
     def _mark(
         self, flags: int, mask: int, fd: int, *, sensitive: bool = False, group: int = -1
@@ -836,6 +862,10 @@ class FileSensor:
             if watched is not None:
                 for mount in watched.mounts:
                     self._mounts.pop(mount, None)
+                if watched.namespace is not None:
+                    self._namespaces.pop(watched.namespace, None)
+                    if self.opens is not None:
+                        self.opens.forget(watched.namespace)
                 for key in [k for k, (w, _) in self._directories.items() if w is watched]:
                     del self._directories[key]
 
@@ -901,6 +931,8 @@ class FileSensor:
         ``judge`` first; permission events are answered with its verdict before this
         returns, whatever happens."""
         groups = [fd for fd in (self._perm_fd, self._notify_fd, self._entries_fd) if fd >= 0]
+        if self.opens is not None:
+            groups.append(self.opens.fileno())
         started = time.time_ns()
         if self._undecided:
             timeout = min(timeout, 0.1) if timeout is not None else 0.1
@@ -918,11 +950,77 @@ class FileSensor:
             return self._decide(judge) if self._undecided else []
         reported = self._decide(judge) if self._undecided else []
         reported.extend(self._drain_permission(judge))
+        if self.opens is not None:
+            reported.extend(self._recorded_opens(judge))
         for group in (self._notify_fd, self._entries_fd):
             if group in ready:
                 reported.extend(self._batch(group, NOTIFY_BUFFER, judge)[0])
                 reported.extend(self._drain_permission(judge))
         return reported
+
+    def _recorded_opens(
+        self, judge: Judge | None, limit: int | None = NOTIFY_BATCH
+    ) -> list[FileEvent]:
+        """The opens for writing the kernel recorded (by default at most
+        :data:`NOTIFY_BATCH`, so that permission events never wait long), each judged."""
+        assert self.opens is not None  # noqa: S101 - narrowing for the caller's check
+        reported = []
+        for record in self.opens.records(limit):
+            event = self._recorded_open(record)
+            if event is None:
+                continue
+            self.reported += 1
+            reported.append(event)
+            if judge is not None:
+                judge(event)  # done already: the verdict cannot refuse it
+        return reported
+
+    def _recorded_open(self, record: OpenRecord) -> FileEvent | None:
+        with self._lock:
+            watched = self._namespaces.get(record.mount_namespace)
+        if watched is None or record.pid == self._own_pid:
+            self.foreign += 1
+            return None
+        process = self._known(record.pid)
+        path = self._open_path(record, process)
+        if self.permission and (
+            is_sensitive_read(path, self.sensitive_reads)
+            or any(_matches(posixpath.dirname(path), d) for d in self.write_directories)
+        ):
+            return None  # its opener waited for the verdict: told from there
+        if process is None or process.container.id != watched.container.id:
+            process = replace(process, container=watched.container) if process else None
+        self._note_write_open(record.pid, path)
+        return FileEvent(
+            record.call,
+            process or _unknown(record.pid, watched.container),
+            path,
+            raw_path=record.path,
+            flags=record.flags,
+            mode=record.mode,
+            fd=record.fd,
+            ts=self._boot_ns + record.timestamp_ns,
+            num=next(self._numbers),
+        )
+
+    def _open_path(self, record: OpenRecord, process: Process | None) -> str:
+        """The absolute path of a recorded open, as the container sees it: the path as
+        given, from the directory it is relative to (the working directory, or the
+        directory descriptor's), normalised (``..`` taken away, links not followed, as
+        Falco's ``fd.name``)."""
+        raw = record.path
+        if raw.startswith("/"):
+            return posixpath.normpath(raw).replace("//", "/", 1)
+        base: str | None
+        if record.dirfd == AT_FDCWD:
+            base = _readlink_or_none(f"{self._proc}/{record.pid}/cwd") or (
+                process.cwd if process is not None else None
+            )
+        else:
+            base = _readlink_or_none(f"{self._proc}/{record.pid}/fd/{record.dirfd}")
+        if not base or not base.startswith("/"):
+            return raw
+        return posixpath.normpath(posixpath.join(base, raw)).replace("//", "/", 1)
 
     def _drain_permission(self, judge: Judge | None) -> list[FileEvent]:
         reported: list[FileEvent] = []
@@ -945,6 +1043,10 @@ class FileSensor:
             raise
         raws = parse_events(data)
         reported: list[FileEvent] = []
+        if group == self._notify_fd and self.opens is not None:
+            # every open recorded before these notifications first: a close after a
+            # recorded open is then known as its close, not told as a write of its own
+            reported.extend(self._recorded_opens(judge, None))
         index = 0
         try:
             while index < len(raws):
@@ -1317,6 +1419,13 @@ def _same_file(root_fd: int, root_path: str, path: str, info: os.stat_result) ->
     finally:
         os.close(fd)
     return (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino)
+
+
+def _readlink_or_none(path: str) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
 
 
 def _writes(flags: int) -> bool:

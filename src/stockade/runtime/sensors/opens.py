@@ -1,0 +1,414 @@
+"""Every open for writing inside a watched container, recorded by the kernel: eBPF
+programs on the ``sys_enter_*`` and ``sys_exit_*`` trace events of ``open``, ``openat``,
+``openat2`` and ``creat``.
+
+fanotify says that a file was written when it is closed, but not how it was opened: no
+flags (``O_TRUNC``), no descriptor, no path as the program wrote it. Falco's write rules
+(``open_write``: "Clear Log Activities", ``release_agent`` escapes, writes below ``/etc``
+or to binary directories) need the open itself. As an open that may write (write
+access, ``O_CREAT`` or ``O_TRUNC``) enters the kernel from a process whose mount
+namespace the file sensor watches (a hash map it fills as it watches containers), the
+entry program notes its flags, mode, directory descriptor and path as given, by thread;
+as the call returns, the exit program sends the note with the descriptor returned into a
+ring buffer (or drops it: the open failed).
+
+Only these four calls run the programs; every other system call pays what any enabled
+system-call trace event costs (the kernel's slower system-call path), measured by
+``benchmarks/bench_open_records.py``. The events' fields are read from tracefs (mounted
+when it is not); the kernel members (mount namespace, ``open_how``) from BTF. 32-bit
+(``ia32``) calls are not seen. The licence of the programs loaded into the kernel is
+that of :mod:`.execs`'s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+from stockade.runtime.sensors import bpf
+from stockade.runtime.sensors.bpf import (
+    R0,
+    R1,
+    R2,
+    R3,
+    R4,
+    R6,
+    R7,
+    R8,
+    R9,
+    R10,
+    BpfUnavailable,
+    Btf,
+    Insn,
+    Label,
+    RingBuffer,
+)
+from stockade.runtime.sensors.execs import PROGRAM_LICENSE
+
+__all__ = ["OpenRecord", "OpenRecorder", "entry_program", "exit_program", "parse_open"]
+
+CALLS: Final = {2: "open", 85: "creat", 257: "openat", 437: "openat2"}
+"""The calls recorded, by the code a record gives them (their x86_64 numbers)."""
+_CODES: Final = {name: code for code, name in CALLS.items()}
+AT_FDCWD: Final = -100
+PATH_MAX_RECORDED: Final = 256
+_HEADER = struct.Struct("=QQQIiIiIi16x")
+_PATH_AT: Final = _HEADER.size
+RECORD_SIZE: Final = _PATH_AT + PATH_MAX_RECORDED
+RING_BYTES: Final = 4 * 1024 * 1024
+_WRITE_INTENT: Final = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
+_CREAT_FLAGS: Final = os.O_CREAT | os.O_WRONLY | os.O_TRUNC
+MAX_NAMESPACES: Final = 4096
+MAX_PENDING: Final = 16384
+"""Opens in progress at once (threads inside an open call); the least recently used
+entry goes first, so one that never returns cannot fill the table."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRecord:
+    pid: int
+    tid: int
+    timestamp_ns: int
+    """Nanoseconds since boot."""
+    call: str
+    fd: int
+    flags: int
+    mode: int
+    dirfd: int
+    """The directory a relative path starts from (``AT_FDCWD``: the working directory)."""
+    mount_namespace: int
+    path: str
+    """As the program passed it (cut at 255 bytes)."""
+
+
+def parse_open(data: bytes) -> OpenRecord | None:
+    if len(data) < _PATH_AT:
+        return None
+    pid_tgid, ts, flags, number, fd, mode, dirfd, namespace, length = _HEADER.unpack_from(data)
+    call = CALLS.get(number)
+    if call is None:
+        return None
+    raw = data[_PATH_AT : _PATH_AT + max(0, min(length, PATH_MAX_RECORDED))]
+    return OpenRecord(
+        pid=pid_tgid >> 32,
+        tid=pid_tgid & 0xFFFFFFFF,
+        timestamp_ns=ts,
+        call=call,
+        fd=fd,
+        flags=flags,
+        mode=mode,
+        dirfd=dirfd,
+        mount_namespace=namespace,
+        path=raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Offsets:
+    """Where the program finds what it reads: the kernel structures' members (BTF), and
+    the fields of the trace events' records (their tracefs formats)."""
+
+    nsproxy: int
+    mnt_ns: int
+    ns: int
+    inum: int
+    how_flags: int
+    how_mode: int
+
+    @classmethod
+    def from_btf(cls, btf: Btf) -> Offsets:
+        try:
+            return cls(
+                nsproxy=btf.offset("task_struct", "nsproxy"),
+                mnt_ns=btf.offset("nsproxy", "mnt_ns"),
+                ns=btf.offset("mnt_namespace", "ns"),
+                inum=btf.offset("ns_common", "inum"),
+                how_flags=btf.offset("open_how", "flags"),
+                how_mode=btf.offset("open_how", "mode"),
+            )
+        except KeyError as exc:
+            raise BpfUnavailable(
+                0, f"the kernel's BTF lacks what the open program reads: {exc}"
+            ) from exc
+
+
+# The entry program's stack: the record it builds, the key, and working slots.
+_RECORD = -RECORD_SIZE
+_KEY = _RECORD - 8
+_FLAGS, _MODE, _DIRFD, _PATH, _POINTER = (_KEY - 8 * i for i in range(1, 6))
+_NAMESPACE = _POINTER - 4
+_ARGUMENTS: Final = {
+    "open": ("filename", "flags", "mode", None),
+    "openat": ("filename", "flags", "mode", "dfd"),
+    "openat2": ("filename", "how", None, "dfd"),
+    "creat": ("pathname", None, "mode", None),
+}
+"""Per call: its path, flags (or ``struct open_how``), mode and directory arguments, by
+their names in the ``sys_enter_<call>`` trace event."""
+
+
+def _read(size: int, slot: int, base: int, offset: int, helper: int) -> list[Insn]:
+    """``*(r10 + slot) = *(base + offset)`` through ``helper`` (a probe read)."""
+    return [
+        bpf.mov(R1, R10),
+        bpf.add_imm(R1, slot),
+        bpf.mov_imm(R2, size),
+        bpf.mov(R3, base),
+        bpf.add_imm(R3, offset),
+        bpf.call(helper),
+    ]
+
+
+def entry_program(
+    call: str, fields: dict[str, int], pending_fd: int, namespaces_fd: int, at: Offsets
+) -> list[Insn]:
+    """The ``sys_enter_<call>`` program: an open that may write, by a process of a
+    watched mount namespace, is noted in ``pending`` (by thread) with its arguments and
+    the path as given, for the exit program to finish."""
+    a = bpf
+    path_field, flags_field, mode_field, dirfd_field = _ARGUMENTS[call]
+    items: list[Insn | Label] = [a.mov(R6, R1)]
+    if call == "creat":
+        items += [a.store_imm(8, R10, _FLAGS, _CREAT_FLAGS)]
+    elif call == "openat2":
+        assert flags_field is not None  # noqa: S101 - the table says so
+        items += [
+            a.load(8, R9, R6, fields[flags_field]),
+            *_read(8, _FLAGS, R9, at.how_flags, a.PROBE_READ_USER),
+            *_read(8, _MODE, R9, at.how_mode, a.PROBE_READ_USER),
+        ]
+    else:
+        assert flags_field is not None  # noqa: S101
+        items += [a.load(8, R1, R6, fields[flags_field]), a.store(8, R10, _FLAGS, R1)]
+    if mode_field is not None:
+        items += [a.load(8, R1, R6, fields[mode_field]), a.store(8, R10, _MODE, R1)]
+    elif call != "openat2":
+        items += [a.store_imm(8, R10, _MODE, 0)]
+    if dirfd_field is not None:
+        items += [a.load(8, R1, R6, fields[dirfd_field]), a.store(8, R10, _DIRFD, R1)]
+    else:
+        items += [a.store_imm(8, R10, _DIRFD, AT_FDCWD)]
+    items += [
+        a.load(8, R1, R6, fields[path_field]),
+        a.store(8, R10, _PATH, R1),
+        a.load(8, R1, R10, _FLAGS),
+        a.and_imm(R1, _WRITE_INTENT),
+        a.jump_if("==", R1, 0, "out"),
+        # the mount namespace: current->nsproxy->mnt_ns->ns.inum
+        a.call(a.GET_CURRENT_TASK),
+        *_read(8, _POINTER, R0, at.nsproxy, a.PROBE_READ_KERNEL),
+        a.load(8, R9, R10, _POINTER),
+        *_read(8, _POINTER, R9, at.mnt_ns, a.PROBE_READ_KERNEL),
+        a.load(8, R9, R10, _POINTER),
+        *_read(4, _NAMESPACE, R9, at.ns + at.inum, a.PROBE_READ_KERNEL),
+        *a.load_map(R1, namespaces_fd),
+        a.mov(R2, R10),
+        a.add_imm(R2, _NAMESPACE),
+        a.call(a.MAP_LOOKUP_ELEM),
+        a.jump_if("==", R0, 0, "out"),
+        # the record, on the stack (every byte written: it is copied into the map)
+        *(a.store_imm(8, R10, _RECORD + offset, 0) for offset in range(0, RECORD_SIZE, 8)),
+        a.call(a.GET_CURRENT_PID_TGID),
+        a.store(8, R10, _KEY, R0),
+        a.store(8, R10, _RECORD, R0),
+        a.call(a.KTIME_GET_NS),
+        a.store(8, R10, _RECORD + 8, R0),
+        a.load(8, R1, R10, _FLAGS),
+        a.store(8, R10, _RECORD + 16, R1),
+        a.store_imm(4, R10, _RECORD + 24, _CODES[call]),
+        a.store_imm(4, R10, _RECORD + 28, -1),
+        a.load(8, R1, R10, _MODE),
+        a.store(4, R10, _RECORD + 32, R1),
+        a.load(8, R1, R10, _DIRFD),
+        a.store(4, R10, _RECORD + 36, R1),
+        a.load(4, R1, R10, _NAMESPACE),
+        a.store(4, R10, _RECORD + 40, R1),
+        a.mov(R1, R10),
+        a.add_imm(R1, _RECORD + _PATH_AT),
+        a.mov_imm(R2, PATH_MAX_RECORDED),
+        a.load(8, R3, R10, _PATH),
+        a.call(a.PROBE_READ_USER_STR),
+        a.store(4, R10, _RECORD + 44, R0),
+        *a.load_map(R1, pending_fd),
+        a.mov(R2, R10),
+        a.add_imm(R2, _KEY),
+        a.mov(R3, R10),
+        a.add_imm(R3, _RECORD),
+        a.mov_imm(R4, 0),
+        a.call(a.MAP_UPDATE_ELEM),
+        Label("out"),
+        a.mov_imm(R0, 0),
+        a.exit_(),
+    ]
+    return a.assemble(items)
+
+
+def exit_program(ret_offset: int, pending_fd: int, ring_fd: int, lost_fd: int) -> list[Insn]:
+    """The ``sys_exit_<call>`` program (one for the four calls): the thread's pending
+    open, if any, goes to the ring with the descriptor returned, unless it failed."""
+    a = bpf
+    items: list[Insn | Label] = [
+        a.mov(R6, R1),
+        a.call(a.GET_CURRENT_PID_TGID),
+        a.store(8, R10, -8, R0),
+        *a.load_map(R1, pending_fd),
+        a.mov(R2, R10),
+        a.add_imm(R2, -8),
+        a.call(a.MAP_LOOKUP_ELEM),
+        a.jump_if("==", R0, 0, "out"),
+        a.mov(R7, R0),
+        a.load(8, R8, R6, ret_offset),
+        a.jump_if("s<", R8, 0, "forget"),
+        *a.load_map(R1, ring_fd),
+        a.mov_imm(R2, RECORD_SIZE),
+        a.mov_imm(R3, 0),
+        a.call(a.RINGBUF_RESERVE),
+        a.jump_if("!=", R0, 0, "record"),
+        a.store_imm(4, R10, -12, 0),
+        *a.load_map(R1, lost_fd),
+        a.mov(R2, R10),
+        a.add_imm(R2, -12),
+        a.call(a.MAP_LOOKUP_ELEM),
+        a.jump_if("==", R0, 0, "forget"),
+        a.mov_imm(R1, 1),
+        a.atomic_add(R0, 0, R1),
+        a.jump("forget"),
+        Label("record"),
+        a.mov(R9, R0),
+        a.mov(R1, R9),
+        a.mov_imm(R2, RECORD_SIZE),
+        a.mov(R3, R7),
+        a.call(a.PROBE_READ_KERNEL),
+        a.store(4, R9, 28, R8),
+        a.mov(R1, R9),
+        a.mov_imm(R2, 0),
+        a.call(a.RINGBUF_SUBMIT),
+        Label("forget"),
+        *a.load_map(R1, pending_fd),
+        a.mov(R2, R10),
+        a.add_imm(R2, -8),
+        a.call(a.MAP_DELETE_ELEM),
+        Label("out"),
+        a.mov_imm(R0, 0),
+        a.exit_(),
+    ]
+    return a.assemble(items)
+
+
+class OpenRecorder:
+    """The open program loaded and attached; :meth:`watch` adds a mount namespace to
+    those it records, :meth:`records` reads what it wrote. Needs root, x86_64, BTF and
+    BPF ring buffers; :class:`~.bpf.BpfUnavailable` otherwise."""
+
+    def __init__(self, *, btf: Btf | None = None) -> None:
+        try:
+            offsets = Offsets.from_btf(btf or Btf.kernel())
+        except ValueError as exc:
+            raise BpfUnavailable(0, f"the kernel's BTF cannot be read: {exc}") from exc
+        events = {}
+        for call in _ARGUMENTS:
+            with contextlib.suppress(BpfUnavailable):  # a call this architecture lacks
+                events[call] = (
+                    bpf.tracepoint_format("syscalls", f"sys_enter_{call}"),
+                    bpf.tracepoint_format("syscalls", f"sys_exit_{call}"),
+                )
+        if "openat" not in events:
+            raise BpfUnavailable(0, "the kernel has no system call trace events")
+        self._fds: list[int] = []
+        try:
+            ring = bpf.create_map(bpf.MAP_RINGBUF, 0, 0, RING_BYTES, "stk_opens")
+            self._fds.append(ring)
+            pending = bpf.create_map(bpf.MAP_LRU_HASH, 8, RECORD_SIZE, MAX_PENDING, "stk_open_wait")
+            self._fds.append(pending)
+            self._namespaces = bpf.create_map(bpf.MAP_HASH, 4, 4, MAX_NAMESPACES, "stk_open_ns")
+            self._fds.append(self._namespaces)
+            self._lost = bpf.create_map(bpf.MAP_ARRAY, 4, 8, 1, "stk_opens_lost")
+            self._fds.append(self._lost)
+            exit_fd = -1
+            for call, ((enter_id, fields), (exit_id, exit_fields)) in events.items():
+                if exit_fd < 0:
+                    exit_fd = bpf.load_program(
+                        bpf.PROG_TRACEPOINT,
+                        exit_program(exit_fields["ret"], pending, ring, self._lost),
+                        "stk_open_exit",
+                        license_=PROGRAM_LICENSE,
+                    )
+                    self._fds.append(exit_fd)
+                enter_fd = bpf.load_program(
+                    bpf.PROG_TRACEPOINT,
+                    entry_program(call, fields, pending, self._namespaces, offsets),
+                    f"stk_{call}",
+                    license_=PROGRAM_LICENSE,
+                )
+                self._fds.append(enter_fd)
+                self._fds.append(bpf.attach_tracepoint(enter_fd, enter_id))
+                self._fds.append(bpf.attach_tracepoint(exit_fd, exit_id))
+            try:
+                self._ring = RingBuffer(ring, RING_BYTES)
+            except OSError as exc:
+                raise BpfUnavailable(exc.errno, f"cannot map the ring: {exc.strerror}") from exc
+        except BaseException:
+            self.close()
+            raise
+        self._ring_fd = ring
+        self.records_read = 0
+
+    def fileno(self) -> int:
+        """The ring's descriptor: readable when records wait."""
+        return self._ring_fd
+
+    def watch(self, namespace: int) -> bool:
+        """Record the opens of processes in the mount namespace ``namespace`` (the inode
+        number of ``/proc/PID/ns/mnt``); False when the table is full."""
+        try:
+            bpf.update_u32(self._namespaces, namespace, 1)
+        except OSError:
+            return False
+        return True
+
+    def forget(self, namespace: int) -> None:
+        with contextlib.suppress(OSError):
+            bpf.delete_key(self._namespaces, namespace)
+
+    @property
+    def lost(self) -> int:
+        """Opens the kernel could not record because the ring was full."""
+        try:
+            return bpf.lookup_u64(self._lost, 0)
+        except OSError:
+            return 0
+
+    def records(self, limit: int | None = None) -> list[OpenRecord]:
+        found = []
+        for data in self._ring.records(limit):
+            record = parse_open(data)
+            if record is not None:
+                found.append(record)
+        self.records_read += len(found)
+        return found
+
+    def close(self) -> None:
+        ring = getattr(self, "_ring", None)
+        if ring is not None:
+            ring.close()
+        for fd in reversed(self._fds):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> OpenRecorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def mount_namespace(pid: int, proc: str = "/proc") -> int | None:
+    """The inode number of ``pid``'s mount namespace, or None when it is gone."""
+    try:
+        return os.stat(f"{proc}/{pid}/ns/mnt").st_ino
+    except OSError:
+        return None
