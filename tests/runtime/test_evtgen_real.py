@@ -738,8 +738,7 @@ def file_sensor_gaps(case: EvtgenCase, events: Sequence[Event]) -> list[str]:
         e.flags & _OPEN_FLAGS["O_TRUNC"] for e in opens
     ):
         gaps.append(
-            "the write is reported at close, without the open's O_TRUNC (no eBPF open "
-            "records here)"
+            "the write is reported at close, without the open's O_TRUNC (no eBPF open records here)"
         )
     if "fd.nameraw" in case.output_fields and all(e.raw_path is None for e in opens):
         gaps.append("fanotify reports the resolved path only: fd.nameraw has no '../'")
