@@ -12,6 +12,8 @@ Workloads (each a real program, timed by wall clock):
   (the cost every other system call pays);
 * ``opens, not watched``: 200,000 ``open(O_WRONLY|O_CREAT)``/``close`` in Python on the
   host: the program also reads the flags and the mount namespace, and finds it unwatched;
+* ``reads, not watched``: the same with ``O_RDONLY`` (reads are recorded only when their
+  path climbs out twice, but the namespace is looked at first);
 * ``opens, watched``: the same in a mount namespace the recorder watches, with a reader
   taking the records as the agent's file sensor does: the whole path, kernel and Python.
 
@@ -41,8 +43,9 @@ OPENS = 200_000
 LOOP = (
     "import os, sys\n"
     "path = sys.argv[1]\n"
+    "flags = os.O_RDONLY if len(sys.argv) > 3 else os.O_WRONLY | os.O_CREAT\n"
     "for _ in range(int(sys.argv[2])):\n"
-    "    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))\n"
+    "    os.close(os.open(path, flags, 0o600))\n"
 )
 
 
@@ -56,8 +59,9 @@ def dd() -> float:
     return _timed(["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=1000000"])
 
 
-def opens(directory: str) -> float:
-    return _timed([sys.executable, "-c", LOOP, f"{directory}/f", str(OPENS)])
+def opens(directory: str, *, read: bool = False) -> float:
+    flags = ["read"] if read else []
+    return _timed([sys.executable, "-c", LOOP, f"{directory}/f", str(OPENS), *flags])
 
 
 def watched_opens(directory: str, recorder: OpenRecorder | None) -> float:
@@ -112,6 +116,7 @@ def main() -> int:
         workloads: dict[str, Callable[[OpenRecorder | None], float]] = {
             "dd bs=1 (2,000,000 calls)": lambda _r: dd(),
             "opens, not watched (200,000)": lambda _r: opens(directory),
+            "reads, not watched (200,000)": lambda _r: opens(directory, read=True),
             "opens, watched (200,000)": lambda r: watched_opens(directory, r),
         }
         print(f"load average before: {os.getloadavg()[0]:.2f}")

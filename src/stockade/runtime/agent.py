@@ -38,7 +38,7 @@ from stockade.runtime.models import DEFAULT_DRY_RUN, DEFAULT_LEARNING, ModelStor
 from stockade.runtime.recorder import DEFAULT_BYTES, FlightRecorder
 from stockade.runtime.reporting import ConsoleReporter, ReporterSettings
 from stockade.runtime.rules import RuleSet
-from stockade.runtime.sensors.bpf import BpfUnavailable
+from stockade.runtime.sensors.bpf import BpfUnavailable, Btf
 from stockade.runtime.sensors.containers import ContainerResolver
 from stockade.runtime.sensors.dns import DnsNames
 from stockade.runtime.sensors.execs import ExecRecorder
@@ -168,31 +168,44 @@ class DefenderAgent:
         it has not handled yet)."""
         return self.tracker.lookup(pid, fresh=True) or self._exited.get(pid)
 
-    @staticmethod
-    def _open_recorder() -> OpenRecorder | None:
-        try:
-            return OpenRecorder()
-        except BpfUnavailable as exc:
-            _log.warning(
-                "opens are not recorded in the kernel (%s): writes are told when the file "
-                "is closed, without the open's flags",
-                exc.strerror or exc,
-            )
-            return None
-
-    def start(self) -> None:
-        self._connector = ProcConnector()
+    def _kernel_records(self) -> tuple[ExecRecorder | None, OpenRecorder | None]:
+        """The eBPF exec and open recorders the settings ask for, sharing one reading of
+        the kernel's BTF; each that cannot be had is said once, and left out."""
+        wanted = self.settings.exec_records or (
+            self.settings.open_records and self.settings.file_sensor
+        )
+        btf = None
+        if wanted:
+            try:
+                btf = Btf.kernel()
+            except (BpfUnavailable, ValueError) as exc:
+                _log.warning("no eBPF records: the kernel's BTF cannot be read (%s)", exc)
+                return None, None
+        execs = opens = None
         if self.settings.exec_records:
             try:
-                self.tracker.execs = ExecRecorder()
+                execs = ExecRecorder(btf=btf)
             except BpfUnavailable as exc:
                 _log.warning(
                     "execs are not recorded in the kernel (%s): a process gone before "
                     "/proc is read is known only by what it was forked from",
                     exc.strerror or exc,
                 )
+        if self.settings.open_records and self.settings.file_sensor:
+            try:
+                opens = OpenRecorder(btf=btf)
+            except BpfUnavailable as exc:
+                _log.warning(
+                    "opens are not recorded in the kernel (%s): writes are told when the "
+                    "file is closed, without the open's flags",
+                    exc.strerror or exc,
+                )
+        return execs, opens
+
+    def start(self) -> None:
+        self._connector = ProcConnector()
+        self.tracker.execs, opens = self._kernel_records()
         if self.settings.file_sensor:
-            opens = self._open_recorder() if self.settings.open_records else None
             try:
                 self.files = FileSensor(
                     self._process_of,

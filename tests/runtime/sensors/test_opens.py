@@ -77,11 +77,11 @@ def _recorder() -> OpenRecorder:
         pytest.skip(f"no eBPF open records here: {exc}")
 
 
-def _records_until(recorder: OpenRecorder, count: int, pid: int) -> list[OpenRecord]:
+def _records_until(recorder: OpenRecorder, count: int, namespace: int) -> list[OpenRecord]:
     found: list[OpenRecord] = []
     deadline = time.monotonic() + 10
     while len(found) < count and time.monotonic() < deadline:
-        found += [r for r in recorder.records() if r.pid == pid]
+        found += [r for r in recorder.records() if r.mount_namespace == namespace]
         time.sleep(0.02)
     return found
 
@@ -89,10 +89,14 @@ def _records_until(recorder: OpenRecorder, count: int, pid: int) -> list[OpenRec
 @pytest.mark.root
 def test_opens_for_writing_in_a_watched_namespace_are_recorded(tmp_path: Path) -> None:
     """A shell in its own mount namespace waits for a line, then truncates one file,
-    appends to another by a relative path, and reads a third: the two writes are
-    recorded, with their flags, descriptors and paths as written; the read is not, and
-    neither is a write from outside the namespace."""
-    script = "read go; : > a.log; echo x >> sub/../b.log; cat a.log; exec 7> c.log"
+    appends to another by a relative path, opens a third for writing, and reads: the
+    writes are recorded, with their flags, descriptors and paths as written, and so is
+    the read that climbs twice (``../../``); the other reads are not, and neither is a
+    write from outside the namespace."""
+    script = (
+        "read go; : > a.log; echo x >> sub/../b.log; cat a.log sub/../a.log; exec 7> c.log; "
+        "cat sub/x/../../a.log"
+    )
     with _recorder() as recorder:
         shell = subprocess.Popen(
             ["unshare", "--mount", "sh", "-c", script],
@@ -101,7 +105,7 @@ def test_opens_for_writing_in_a_watched_namespace_are_recorded(tmp_path: Path) -
             text=True,
         )
         try:
-            (tmp_path / "sub").mkdir()
+            (tmp_path / "sub" / "x").mkdir(parents=True)
             deadline = time.monotonic() + 10
             while mount_namespace(shell.pid) == mount_namespace(os.getpid()):
                 assert time.monotonic() < deadline, "unshare never entered its namespace"
@@ -116,9 +120,10 @@ def test_opens_for_writing_in_a_watched_namespace_are_recorded(tmp_path: Path) -
             assert shell.wait(timeout=10) == 0
         finally:
             shell.kill()
-        mine = _records_until(recorder, 3, shell.pid)
+        mine = _records_until(recorder, 4, namespace)
         by_path = {r.path: r for r in mine}
-        assert set(by_path) == {"a.log", "sub/../b.log", "c.log"}
+        assert set(by_path) == {"a.log", "sub/../b.log", "c.log", "sub/x/../../a.log"}
+        assert by_path["sub/x/../../a.log"].flags & os.O_ACCMODE == os.O_RDONLY
         truncated = by_path["a.log"]
         assert truncated.call == "openat"
         assert truncated.flags & (os.O_ACCMODE | os.O_TRUNC | os.O_CREAT) == (
@@ -233,3 +238,26 @@ def test_a_write_of_a_sensitive_file_is_told_once_by_its_waiting_opener(
     appends = [e for e in watcher.events if e.path == "/etc/shadow" and e.flags & os.O_APPEND]
     assert len(appends) == 1  # by the permission path only, not again from the record
     del written
+
+
+@pytest.mark.root
+def test_a_read_that_climbs_out_twice_is_told_with_its_raw_path(
+    box: tuple[RuncContainer, Watcher],
+) -> None:
+    container, watcher = box
+    script = (
+        "mkdir -p /tmp/a/b && echo k > /tmp/id_rsa && cat /tmp/a/b/../../id_rsa /tmp/a/../id_rsa"
+    )
+    done = container.exec("/bin/sh", "-c", script)
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 10
+    while not [e for e in watcher.events if e.raw_path == "/tmp/a/b/../../id_rsa"]:
+        assert time.monotonic() < deadline, [(e.path, e.raw_path) for e in watcher.events]
+        time.sleep(0.05)
+    (climbing,) = [e for e in watcher.events if e.raw_path == "/tmp/a/b/../../id_rsa"]
+    assert climbing.path == "/tmp/id_rsa"
+    assert climbing.flags & os.O_ACCMODE == os.O_RDONLY
+    assert climbing.fd is not None
+    assert climbing.fd >= 0
+    time.sleep(0.3)
+    assert not [e for e in watcher.events if e.raw_path == "/tmp/a/../id_rsa"]  # once: not told

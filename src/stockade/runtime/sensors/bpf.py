@@ -75,7 +75,6 @@ KTIME_GET_NS: Final = 5
 GET_CURRENT_PID_TGID: Final = 14
 GET_CURRENT_UID_GID: Final = 15
 GET_CURRENT_COMM: Final = 16
-GET_CURRENT_TASK: Final = 35
 GET_CURRENT_CGROUP_ID: Final = 80
 PROBE_READ_USER: Final = 112
 PROBE_READ_KERNEL: Final = 113
@@ -83,6 +82,7 @@ PROBE_READ_USER_STR: Final = 114
 PROBE_READ_KERNEL_STR: Final = 115
 RINGBUF_RESERVE: Final = 131
 RINGBUF_SUBMIT: Final = 132
+GET_CURRENT_TASK_BTF: Final = 158
 
 _RINGBUF_BUSY: Final = 1 << 31
 _RINGBUF_DISCARD: Final = 1 << 30
@@ -373,7 +373,7 @@ def and_imm(dst: int, imm: int) -> Insn:
 def jump_if(op: str, dst: int, imm: int, to: int | str) -> Insn:
     """Jump when ``dst <op> imm``: ``to`` instructions ahead, or to the label ``to``.
     Comparisons are unsigned but for ``s<`` (signed less than)."""
-    codes = {"==": 0x15, "!=": 0x55, ">": 0x25, "<=": 0xB5, "s<": 0xC5}
+    codes = {"==": 0x15, "!=": 0x55, ">": 0x25, "<": 0xA5, "<=": 0xB5, "s<": 0xC5}
     if isinstance(to, str):
         return Insn(codes[op], dst, imm=imm, target=to)
     return Insn(codes[op], dst, off=to, imm=imm)

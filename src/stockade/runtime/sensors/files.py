@@ -961,7 +961,8 @@ class FileSensor:
     def _recorded_opens(
         self, judge: Judge | None, limit: int | None = NOTIFY_BATCH
     ) -> list[FileEvent]:
-        """The opens for writing the kernel recorded (by default at most
+        """The opens the kernel recorded (for writing, or reads that climb out of
+        directories with ``../``; by default at most
         :data:`NOTIFY_BATCH`, so that permission events never wait long), each judged."""
         assert self.opens is not None  # noqa: S101 - narrowing for the caller's check
         reported = []
@@ -990,7 +991,8 @@ class FileSensor:
             return None  # its opener waited for the verdict: told from there
         if process is None or process.container.id != watched.container.id:
             process = replace(process, container=watched.container) if process else None
-        self._note_write_open(record.pid, path)
+        if _writes(record.flags):
+            self._note_write_open(record.pid, path)
         return FileEvent(
             record.call,
             process or _unknown(record.pid, watched.container),

@@ -10,7 +10,9 @@ access, ``O_CREAT`` or ``O_TRUNC``) enters the kernel from a process whose mount
 namespace the file sensor watches (a hash map it fills as it watches containers), the
 entry program notes its flags, mode, directory descriptor and path as given, by thread;
 as the call returns, the exit program sends the note with the descriptor returned into a
-ring buffer (or drops it: the open failed).
+ring buffer (or drops it: the open failed). An open for reading is recorded only when
+its path climbs out of directories twice (``../``, Falco's ``directory_traversal``:
+``/var/www/../../etc/passwd``); the path is scanned in the program.
 
 Only these four calls run the programs; every other system call pays what any enabled
 system-call trace event costs (the kernel's slower system-call path), measured by
@@ -62,6 +64,9 @@ RING_BYTES: Final = 4 * 1024 * 1024
 _WRITE_INTENT: Final = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC
 _CREAT_FLAGS: Final = os.O_CREAT | os.O_WRONLY | os.O_TRUNC
 MAX_NAMESPACES: Final = 4096
+TRAVERSALS: Final = 2
+"""Opens for reading are recorded only when their path climbs this many times
+(``../``): a directory traversal, as Falco's rule has it."""
 MAX_PENDING: Final = 16384
 """Opens in progress at once (threads inside an open call); the least recently used
 entry goes first, so one that never returns cannot fill the table."""
@@ -138,8 +143,8 @@ class Offsets:
 # The entry program's stack: the record it builds, the key, and working slots.
 _RECORD = -RECORD_SIZE
 _KEY = _RECORD - 8
-_FLAGS, _MODE, _DIRFD, _PATH, _POINTER = (_KEY - 8 * i for i in range(1, 6))
-_NAMESPACE = _POINTER - 4
+_FLAGS, _MODE, _DIRFD, _PATH = (_KEY - 8 * i for i in range(1, 5))
+_NAMESPACE = _PATH - 4
 _ARGUMENTS: Final = {
     "open": ("filename", "flags", "mode", None),
     "openat": ("filename", "flags", "mode", "dfd"),
@@ -194,16 +199,15 @@ def entry_program(
     items += [
         a.load(8, R1, R6, fields[path_field]),
         a.store(8, R10, _PATH, R1),
-        a.load(8, R1, R10, _FLAGS),
-        a.and_imm(R1, _WRITE_INTENT),
-        a.jump_if("==", R1, 0, "out"),
-        # the mount namespace: current->nsproxy->mnt_ns->ns.inum
-        a.call(a.GET_CURRENT_TASK),
-        *_read(8, _POINTER, R0, at.nsproxy, a.PROBE_READ_KERNEL),
-        a.load(8, R9, R10, _POINTER),
-        *_read(8, _POINTER, R9, at.mnt_ns, a.PROBE_READ_KERNEL),
-        a.load(8, R9, R10, _POINTER),
-        *_read(4, _NAMESPACE, R9, at.ns + at.inum, a.PROBE_READ_KERNEL),
+        a.load(8, R7, R10, _FLAGS),
+        a.and_imm(R7, _WRITE_INTENT),  # R7: 0 for a read, kept for after the copy
+        # the mount namespace: current->nsproxy->mnt_ns->ns.inum, read directly through
+        # the kernel's types (the verifier checks each load against BTF)
+        a.call(a.GET_CURRENT_TASK_BTF),
+        a.load(8, R1, R0, at.nsproxy),
+        a.load(8, R1, R1, at.mnt_ns),
+        a.load(4, R1, R1, at.ns + at.inum),
+        a.store(4, R10, _NAMESPACE, R1),
         *a.load_map(R1, namespaces_fd),
         a.mov(R2, R10),
         a.add_imm(R2, _NAMESPACE),
@@ -232,6 +236,9 @@ def entry_program(
         a.load(8, R3, R10, _PATH),
         a.call(a.PROBE_READ_USER_STR),
         a.store(4, R10, _RECORD + 44, R0),
+        a.jump_if("!=", R7, 0, "keep"),
+        *_traversals(),
+        Label("keep"),
         *a.load_map(R1, pending_fd),
         a.mov(R2, R10),
         a.add_imm(R2, _KEY),
@@ -244,6 +251,28 @@ def entry_program(
         a.exit_(),
     ]
     return a.assemble(items)
+
+
+def _traversals() -> list[Insn | Label]:
+    """Count the ``../`` in the path copied onto the stack (up to its NUL, unrolled: no
+    loop for the verifier to bound); fewer than two leave the program. Falco's
+    ``directory_traversal`` asks for two (``fd.nameraw glob '*../*../*'``)."""
+    a = bpf
+    items: list[Insn | Label] = [a.mov_imm(R8, 0)]
+    start = _RECORD + _PATH_AT
+    for i in range(PATH_MAX_RECORDED - 2):
+        items += [
+            a.load(1, R1, R10, start + i),
+            a.jump_if("==", R1, 0, "counted"),
+            a.jump_if("!=", R1, ord("."), f"next{i}"),
+            a.load(1, R1, R10, start + i + 1),
+            a.jump_if("!=", R1, ord("."), f"next{i}"),
+            a.load(1, R1, R10, start + i + 2),
+            a.jump_if("!=", R1, ord("/"), f"next{i}"),
+            a.add_imm(R8, 1),
+            Label(f"next{i}"),
+        ]
+    return [*items, Label("counted"), a.jump_if("<", R8, TRAVERSALS, "out")]
 
 
 def exit_program(ret_offset: int, pending_fd: int, ring_fd: int, lost_fd: int) -> list[Insn]:
