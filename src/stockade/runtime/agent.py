@@ -23,10 +23,10 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import orjson
 
@@ -89,6 +89,18 @@ class AgentSettings:
     log: IO[str] | None = None
     """Where incidents go as JSON lines (stdout by default)."""
     host: str = field(default_factory=socket.gethostname)
+
+
+_Recorder = TypeVar("_Recorder")
+
+
+def _optional(make: Callable[[], _Recorder], unavailable: str) -> _Recorder | None:
+    """``make()``, or None with ``unavailable`` logged (``%s``: why) where eBPF refuses."""
+    try:
+        return make()
+    except BpfUnavailable as exc:
+        _log.warning(unavailable, exc.strerror or exc)
+        return None
 
 
 class DefenderAgent:
@@ -171,35 +183,28 @@ class DefenderAgent:
     def _kernel_records(self) -> tuple[ExecRecorder | None, OpenRecorder | None]:
         """The eBPF exec and open recorders the settings ask for, sharing one reading of
         the kernel's BTF; each that cannot be had is said once, and left out."""
-        wanted = self.settings.exec_records or (
-            self.settings.open_records and self.settings.file_sensor
-        )
-        btf = None
-        if wanted:
-            try:
-                btf = Btf.kernel()
-            except (BpfUnavailable, ValueError) as exc:
-                _log.warning("no eBPF records: the kernel's BTF cannot be read (%s)", exc)
-                return None, None
+        settings = self.settings
+        opens_wanted = settings.open_records and settings.file_sensor
+        if not (settings.exec_records or opens_wanted):
+            return None, None
+        try:
+            btf = Btf.kernel()
+        except BpfUnavailable as exc:
+            _log.warning("nothing is recorded in the kernel (eBPF): %s", exc.strerror or exc)
+            return None, None
         execs = opens = None
-        if self.settings.exec_records:
-            try:
-                execs = ExecRecorder(btf=btf)
-            except BpfUnavailable as exc:
-                _log.warning(
-                    "execs are not recorded in the kernel (%s): a process gone before "
-                    "/proc is read is known only by what it was forked from",
-                    exc.strerror or exc,
-                )
-        if self.settings.open_records and self.settings.file_sensor:
-            try:
-                opens = OpenRecorder(btf=btf)
-            except BpfUnavailable as exc:
-                _log.warning(
-                    "opens are not recorded in the kernel (%s): writes are told when the "
-                    "file is closed, without the open's flags",
-                    exc.strerror or exc,
-                )
+        if settings.exec_records:
+            execs = _optional(
+                lambda: ExecRecorder(btf=btf),
+                "execs are not recorded in the kernel (%s): a process gone before /proc "
+                "is read is known only by what it was forked from",
+            )
+        if opens_wanted:
+            opens = _optional(
+                lambda: OpenRecorder(btf=btf),
+                "opens are not recorded in the kernel (%s): writes are told when the file "
+                "is closed, without the open's flags",
+            )
         return execs, opens
 
     def start(self) -> None:

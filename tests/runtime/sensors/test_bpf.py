@@ -118,14 +118,7 @@ def test_a_program_on_a_real_tracepoint_writes_to_the_ring_and_counts_in_a_map()
         pytest.skip(f"no eBPF here: {exc}")
     counter = bpf.create_map(bpf.MAP_ARRAY, 4, 8, 1, "stk_test_count")
     program = [
-        bpf.store_imm(4, R10, -4, 0),
-        *bpf.load_map(R1, counter),
-        bpf.mov(R2, R10),
-        bpf.add_imm(R2, -4),
-        bpf.call(bpf.MAP_LOOKUP_ELEM),
-        bpf.jump_if("==", R0, 0, 2),
-        bpf.mov_imm(R1, 1),
-        bpf.atomic_add(R0, 0, R1),
+        *bpf.count_one(counter, -4),
         *bpf.load_map(R1, ring),
         bpf.mov_imm(R2, 8),
         bpf.mov_imm(bpf.R3, 0),

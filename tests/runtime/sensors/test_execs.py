@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.support.sensors import loaded
 
-from stockade.runtime.sensors.bpf import BpfUnavailable
 from stockade.runtime.sensors.execs import (
     _ARGS_AT,
     _FILENAME_AT,
@@ -80,19 +80,10 @@ def test_paths_resolve_inside_the_root_never_outside(tmp_path: Path) -> None:
     assert resolve_in_root(str(root), "/escape/passwd") == "/etc/passwd"  # in the root
 
 
-def _recorder() -> ExecRecorder:
-    if os.geteuid() != 0:
-        pytest.skip("eBPF needs root")
-    try:
-        return ExecRecorder()
-    except BpfUnavailable as exc:
-        pytest.skip(f"no eBPF exec records here: {exc}")
-
-
 @pytest.mark.root
 def test_the_kernel_records_an_exec_with_its_parent_and_command_line() -> None:
     long_argument = "y" * (ARGS_MAX + 10)
-    with _recorder() as recorder:
+    with loaded(ExecRecorder) as recorder:
         child = subprocess.run(["/bin/echo", "-n", "wörld", ""], check=True)
         del child
         short = subprocess.Popen(["/bin/echo", "-n", "a"])
@@ -120,7 +111,7 @@ def test_the_kernel_records_an_exec_with_its_parent_and_command_line() -> None:
 def test_each_exec_of_one_process_is_matched_by_its_time() -> None:
     """``sh -c 'exec ...'`` executes twice as one pid: the first announcement gets the
     shell's record, the second the program's, whenever they are asked for."""
-    with _recorder() as recorder:
+    with loaded(ExecRecorder) as recorder:
         started = subprocess.Popen(["/bin/sh", "-c", "exec /bin/sleep 0"])
         started.wait()
         after = time.monotonic_ns()
@@ -146,7 +137,7 @@ def _announcements(connector: ProcConnector, pid: int, count: int) -> list[RawPr
 
 @pytest.mark.root
 def test_a_process_gone_before_proc_is_read_is_described_from_its_record() -> None:
-    with _recorder() as recorder, ProcConnector() as connector:
+    with loaded(ExecRecorder) as recorder, ProcConnector() as connector:
         tracker = ProcessTracker(execs=recorder)
         tracker.seed()
         gone = subprocess.Popen(["/bin/true", "--an", "argument"])
@@ -174,7 +165,7 @@ def test_a_process_gone_before_proc_is_read_is_described_from_its_record() -> No
 
 @pytest.mark.root
 def test_a_process_read_after_it_executed_again_is_described_as_it_was() -> None:
-    with _recorder() as recorder, ProcConnector() as connector:
+    with loaded(ExecRecorder) as recorder, ProcConnector() as connector:
         tracker = ProcessTracker(execs=recorder)
         tracker.seed()
         running = subprocess.Popen(["/bin/sh", "-c", "exec /bin/sleep 5"])

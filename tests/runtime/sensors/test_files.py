@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.containers import RuncContainer, container_skip_reason, runc_container
+from tests.support.sensors import Watcher
 
 from stockade.runtime.agent import AgentSettings, DefenderAgent
 from stockade.runtime.defender import DefenderPolicy, RuleException
@@ -111,39 +112,6 @@ def test_every_open_call_is_judged_as_an_open(call: str) -> None:
 
 
 # -- real containers ----------------------------------------------------------------------
-
-
-class Watcher:
-    """Reads a sensor's events in a thread, keeping them; ``judge`` answers each."""
-
-    def __init__(
-        self, sensor: FileSensor, judge: Callable[[FileEvent], bool] | None = None
-    ) -> None:
-        self.sensor = sensor
-        self.judge = judge
-        self.events: list[FileEvent] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.events.extend(self.sensor.read(0.05, self.judge))
-
-    def wait_for(self, predicate: Callable[[FileEvent], bool], timeout: float = 10) -> FileEvent:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in list(self.events):
-                if predicate(event):
-                    return event
-            time.sleep(0.05)
-        seen = [(e.path, e.flags, e.opened_for_exec) for e in self.events][-20:]
-        raise AssertionError(f"no such file event; saw {seen}")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sensor.close()
 
 
 def _sensor(process_of: Callable[[int], Process | None]) -> FileSensor:

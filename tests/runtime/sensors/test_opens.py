@@ -7,16 +7,14 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.support.containers import RuncContainer, container_skip_reason, runc_container
+from tests.support.sensors import Watcher, loaded
 
-from stockade.runtime.events import FileEvent
-from stockade.runtime.sensors.bpf import BpfUnavailable
 from stockade.runtime.sensors.files import FileSensor
 from stockade.runtime.sensors.opens import (
     _HEADER,
@@ -68,15 +66,6 @@ def test_unknown_calls_and_short_records_are_dropped() -> None:
     assert record.path == ""
 
 
-def _recorder() -> OpenRecorder:
-    if os.geteuid() != 0:
-        pytest.skip("eBPF needs root")
-    try:
-        return OpenRecorder()
-    except BpfUnavailable as exc:
-        pytest.skip(f"no eBPF open records here: {exc}")
-
-
 def _records_until(recorder: OpenRecorder, count: int, namespace: int) -> list[OpenRecord]:
     found: list[OpenRecord] = []
     deadline = time.monotonic() + 10
@@ -97,7 +86,7 @@ def test_opens_for_writing_in_a_watched_namespace_are_recorded(tmp_path: Path) -
         "read go; : > a.log; echo x >> sub/../b.log; cat a.log sub/../a.log; exec 7> c.log; "
         "cat sub/x/../../a.log"
     )
-    with _recorder() as recorder:
+    with loaded(OpenRecorder) as recorder:
         shell = subprocess.Popen(
             ["unshare", "--mount", "sh", "-c", script],
             cwd=tmp_path,
@@ -143,38 +132,11 @@ def test_opens_for_writing_in_a_watched_namespace_are_recorded(tmp_path: Path) -
 # -- the file sensor, in a real container -------------------------------------------------
 
 
-class Watcher:
-    def __init__(self, sensor: FileSensor) -> None:
-        self.sensor = sensor
-        self.events: list[FileEvent] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.events.extend(self.sensor.read(0.05))
-
-    def wait_for(self, path: str, timeout: float = 10) -> FileEvent:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for event in list(self.events):
-                if event.path == path:
-                    return event
-            time.sleep(0.05)
-        raise AssertionError(f"no event for {path}; saw {[e.path for e in self.events][-20:]}")
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.sensor.close()
-
-
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RuncContainer, Watcher]]:
     if reason := container_skip_reason():
         pytest.skip(reason)
-    recorder = _recorder()
+    recorder = loaded(OpenRecorder)
     tracker = ProcessTracker()
     try:
         sensor = FileSensor(tracker.lookup, opens=recorder)
@@ -204,7 +166,7 @@ def test_a_write_outside_the_watched_lists_is_told_at_its_open(
         "/bin/sh", "-c", "mkdir -p /tmp/logs && cd /tmp && : > ./logs/../eg.log && sleep 1"
     )
     assert done.returncode == 0, done.stderr
-    opened = watcher.wait_for("/tmp/eg.log")
+    opened = watcher.wait_for(lambda e: e.path == "/tmp/eg.log")
     assert opened.type == "openat"
     assert opened.raw_path == "./logs/../eg.log"
     assert opened.flags & os.O_TRUNC
@@ -229,7 +191,7 @@ def test_a_write_of_a_sensitive_file_is_told_once_by_its_waiting_opener(
         "/bin/sh", "-c", "cat /etc/shadow > /tmp/shadow.copy && cat /tmp/shadow.copy >> /etc/shadow"
     )
     assert done.returncode == 0, done.stderr
-    written = watcher.wait_for("/etc/shadow")
+    written = watcher.wait_for(lambda e: e.path == "/etc/shadow")
     deadline = time.monotonic() + 10
     while not [e for e in watcher.events if e.path == "/etc/shadow" and e.flags & os.O_APPEND]:
         assert time.monotonic() < deadline

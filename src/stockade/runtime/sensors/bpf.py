@@ -14,6 +14,7 @@ mapped twice so that a record that wraps reads as one).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -21,7 +22,7 @@ import mmap
 import os
 import platform
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -31,13 +32,16 @@ __all__ = [
     "Btf",
     "Insn",
     "Label",
+    "Loaded",
     "RingBuffer",
     "assemble",
     "attach_tracepoint",
+    "count_one",
     "create_map",
     "delete_key",
     "load_program",
     "lookup_u64",
+    "probe_to_stack",
     "raw_tracepoint_open",
     "tracefs",
     "tracepoint_format",
@@ -393,6 +397,36 @@ def exit_() -> Insn:
     return Insn(0x95)
 
 
+def probe_to_stack(
+    size: int, slot: int, base: int, offset: int, helper: int = PROBE_READ_KERNEL
+) -> list[Insn]:
+    """``*(r10 + slot) = *(base + offset)``, ``size`` bytes, through ``helper`` (a
+    probe read of kernel or user memory); clobbers R1-R3."""
+    return [
+        mov(R1, R10),
+        add_imm(R1, slot),
+        mov_imm(R2, size),
+        mov(R3, base),
+        add_imm(R3, offset),
+        call(helper),
+    ]
+
+
+def count_one(map_fd: int, slot: int) -> list[Insn]:
+    """Add one to the 8-byte value at index 0 of the array map ``map_fd`` (its key goes
+    to ``r10 + slot``); clobbers R0-R2."""
+    return [
+        store_imm(4, R10, slot, 0),
+        *load_map(R1, map_fd),
+        mov(R2, R10),
+        add_imm(R2, slot),
+        call(MAP_LOOKUP_ELEM),
+        jump_if("==", R0, 0, 2),
+        mov_imm(R1, 1),
+        atomic_add(R0, 0, R1),
+    ]
+
+
 def load_map(dst: int, map_fd: int) -> list[Insn]:
     """``dst = map`` (a 64-bit load of the map's descriptor, two instructions)."""
     return [Insn(0x18, dst, 1, 0, map_fd), Insn(0)]
@@ -453,6 +487,53 @@ class RingBuffer:
         self._producer.close()
 
 
+class Loaded:
+    """What a sensor loads into the kernel: the descriptors of its programs, their
+    attachments and maps, with a ring buffer the programs write to and a one-value
+    array counting the records the ring had no room for. :meth:`close` releases
+    everything; a sensor calls it when loading fails half-way too."""
+
+    def __init__(self, name: str, ring_bytes: int) -> None:
+        self._fds: list[int] = []
+        self._ring_bytes = ring_bytes
+        self.ring: RingBuffer | None = None
+        try:
+            self.ring_fd = self.keep(create_map(MAP_RINGBUF, 0, 0, ring_bytes, name))
+            self.lost_fd = self.keep(create_map(MAP_ARRAY, 4, 8, 1, f"{name}_lost"))
+        except BaseException:
+            self.close()
+            raise
+
+    def keep(self, fd: int) -> int:
+        """``fd``, to be closed with the rest."""
+        self._fds.append(fd)
+        return fd
+
+    def map_ring(self) -> RingBuffer:
+        """The ring, mapped for reading (once the programs are attached)."""
+        try:
+            self.ring = RingBuffer(self.ring_fd, self._ring_bytes)
+        except OSError as exc:
+            raise BpfUnavailable(exc.errno, f"cannot map the ring: {exc.strerror}") from exc
+        return self.ring
+
+    @property
+    def lost(self) -> int:
+        """Records the programs could not write because the ring was full."""
+        try:
+            return lookup_u64(self.lost_fd, 0)
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        if self.ring is not None:
+            self.ring.close()
+        for fd in reversed(self._fds):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+
+
 # -- BTF ----------------------------------------------------------------------------
 
 _BTF_HEADER = struct.Struct("=HBBIIIII")
@@ -496,7 +577,10 @@ class Btf:
             data = path.read_bytes()
         except OSError as exc:
             raise BpfUnavailable(exc.errno, f"no kernel BTF ({path}): {exc.strerror}") from exc
-        return cls(data)
+        try:
+            return cls(data)
+        except ValueError as exc:
+            raise BpfUnavailable(0, f"the kernel's BTF ({path}) cannot be read: {exc}") from exc
 
     def function(self, name: str) -> int:
         """The BTF id of the kernel function ``name`` (what a tracing program attaches
@@ -537,6 +621,15 @@ class Btf:
         if found % 8:
             raise KeyError(f"{struct_name}.{member} is a bit field")
         return found // 8
+
+    def offsets(self, members: Mapping[str, tuple[str, str]], reader: str) -> dict[str, int]:
+        """:meth:`offset` of each ``(struct, member)``, by the caller's names for them;
+        :class:`BpfUnavailable` when this kernel lacks one (``reader`` says what needed
+        it)."""
+        try:
+            return {key: self.offset(*where) for key, where in members.items()}
+        except KeyError as exc:
+            raise BpfUnavailable(0, f"the kernel's BTF lacks what {reader} reads: {exc}") from exc
 
     def _member_bits(self, type_id: int, member: str) -> int | None:
         header = self._types[type_id]

@@ -22,8 +22,6 @@ requires of programs that read kernel memory; the rest of Stockade is Apache-2.0
 
 from __future__ import annotations
 
-import contextlib
-import os
 import struct
 import time
 from dataclasses import dataclass
@@ -38,11 +36,11 @@ from stockade.runtime.sensors.bpf import (
     R6,
     R7,
     R8,
+    R9,
     R10,
-    BpfUnavailable,
     Btf,
     Insn,
-    RingBuffer,
+    Label,
 )
 
 __all__ = ["ExecRecord", "ExecRecorder", "exec_program", "parse_record"]
@@ -124,19 +122,15 @@ class Offsets:
 
     @classmethod
     def from_btf(cls, btf: Btf) -> Offsets:
-        try:
-            return cls(
-                real_parent=btf.offset("task_struct", "real_parent"),
-                tgid=btf.offset("task_struct", "tgid"),
-                mm=btf.offset("task_struct", "mm"),
-                arg_start=btf.offset("mm_struct", "arg_start"),
-                arg_end=btf.offset("mm_struct", "arg_end"),
-                filename=btf.offset("linux_binprm", "filename"),
-            )
-        except KeyError as exc:
-            raise BpfUnavailable(
-                0, f"the kernel's BTF lacks what the exec program reads: {exc}"
-            ) from exc
+        members = {
+            "real_parent": ("task_struct", "real_parent"),
+            "tgid": ("task_struct", "tgid"),
+            "mm": ("task_struct", "mm"),
+            "arg_start": ("mm_struct", "arg_start"),
+            "arg_end": ("mm_struct", "arg_end"),
+            "filename": ("linux_binprm", "filename"),
+        }
+        return cls(**btf.offsets(members, "the exec program"))
 
 
 def exec_program(ring_fd: int, lost_fd: int, at: Offsets) -> list[Insn]:
@@ -144,23 +138,17 @@ def exec_program(ring_fd: int, lost_fd: int, at: Offsets) -> list[Insn]:
     ``(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)``; ``p`` is the
     current task. A record that finds the ring full adds one to ``lost[0]``."""
     a = bpf
-    read_kernel_pointer = [  # *(r10 - 8) = *(u64 *)(r3); r3 set by the caller
-        a.mov(R1, R10),
-        a.add_imm(R1, -8),
-        a.mov_imm(R2, 8),
-        a.call(a.PROBE_READ_KERNEL),
-    ]
-    lost = [
-        a.store_imm(4, R10, -4, 0),
-        *a.load_map(R1, lost_fd),
-        a.mov(R2, R10),
-        a.add_imm(R2, -4),
-        a.call(a.MAP_LOOKUP_ELEM),
-        a.jump_if("==", R0, 0, 2),
-        a.mov_imm(R1, 1),
-        a.atomic_add(R0, 0, R1),
-    ]
-    body = [
+    pointer, arg_start, arg_end = -8, -16, -24  # stack slots
+    items: list[Insn | Label] = [
+        a.mov(R6, R1),
+        *a.load_map(R1, ring_fd),
+        a.mov_imm(R2, RECORD_SIZE),
+        a.mov_imm(R3, 0),
+        a.call(a.RINGBUF_RESERVE),
+        a.jump_if("!=", R0, 0, "record"),
+        *a.count_one(lost_fd, -4),
+        a.jump("out"),
+        Label("record"),
         a.mov(R7, R0),
         a.call(a.GET_CURRENT_PID_TGID),
         a.store(8, R7, 0, R0),
@@ -173,10 +161,9 @@ def exec_program(ring_fd: int, lost_fd: int, at: Offsets) -> list[Insn]:
         a.store_imm(8, R7, 32, 0),
         a.store_imm(8, R7, 56, 0),
         # ppid = p->real_parent->tgid
-        a.load(8, R3, R6, 0),
-        a.add_imm(R3, at.real_parent),
-        *read_kernel_pointer,
-        a.load(8, R3, R10, -8),
+        a.load(8, R8, R6, 0),
+        *a.probe_to_stack(8, pointer, R8, at.real_parent),
+        a.load(8, R3, R10, pointer),
         a.add_imm(R3, at.tgid),
         a.mov(R1, R7),
         a.add_imm(R1, 32),
@@ -188,61 +175,39 @@ def exec_program(ring_fd: int, lost_fd: int, at: Offsets) -> list[Insn]:
         a.mov_imm(R2, 16),
         a.call(a.GET_CURRENT_COMM),
         # the path executed: bprm->filename
-        a.load(8, R3, R6, 16),
-        a.add_imm(R3, at.filename),
-        *read_kernel_pointer,
-        a.load(8, R3, R10, -8),
+        a.load(8, R9, R6, 16),
+        *a.probe_to_stack(8, pointer, R9, at.filename),
+        a.load(8, R3, R10, pointer),
         a.mov(R1, R7),
         a.add_imm(R1, _FILENAME_AT),
         a.mov_imm(R2, FILENAME_MAX),
         a.call(a.PROBE_READ_KERNEL_STR),
         a.store(4, R7, 56, R0),
         # the command line: p->mm->arg_start .. arg_end, in the new program's memory
-        a.load(8, R3, R6, 0),
-        a.add_imm(R3, at.mm),
-        *read_kernel_pointer,
-        a.load(8, R8, R10, -8),
-        a.mov(R3, R8),
-        a.add_imm(R3, at.arg_start),
-        a.mov(R1, R10),
-        a.add_imm(R1, -16),
-        a.mov_imm(R2, 8),
-        a.call(a.PROBE_READ_KERNEL),
-        a.mov(R3, R8),
-        a.add_imm(R3, at.arg_end),
-        a.mov(R1, R10),
-        a.add_imm(R1, -24),
-        a.mov_imm(R2, 8),
-        a.call(a.PROBE_READ_KERNEL),
-        a.load(8, R2, R10, -24),
-        a.load(8, R1, R10, -16),
+        *a.probe_to_stack(8, pointer, R8, at.mm),
+        a.load(8, R9, R10, pointer),
+        *a.probe_to_stack(8, arg_start, R9, at.arg_start),
+        *a.probe_to_stack(8, arg_end, R9, at.arg_end),
+        a.load(8, R2, R10, arg_end),
+        a.load(8, R1, R10, arg_start),
         a.sub(R2, R1),
         a.jump_if("<=", R2, ARGS_MAX, 1),
         a.mov_imm(R2, ARGS_MAX),
         a.store(4, R7, 60, R2),
         a.mov(R1, R7),
         a.add_imm(R1, _ARGS_AT),
-        a.load(8, R3, R10, -16),
+        a.load(8, R3, R10, arg_start),
         a.call(a.PROBE_READ_USER),
         a.jump_if("==", R0, 0, 1),
         a.store_imm(4, R7, 60, 0),
         a.mov(R1, R7),
         a.mov_imm(R2, 0),
         a.call(a.RINGBUF_SUBMIT),
-    ]
-    return [
-        a.mov(R6, R1),
-        *a.load_map(R1, ring_fd),
-        a.mov_imm(R2, RECORD_SIZE),
-        a.mov_imm(R3, 0),
-        a.call(a.RINGBUF_RESERVE),
-        a.jump_if("!=", R0, 0, len(lost) + 1),
-        *lost,
-        a.jump(len(body)),
-        *body,
+        Label("out"),
         a.mov_imm(R0, 0),
         a.exit_(),
     ]
+    return a.assemble(items)
 
 
 class ExecRecorder:
@@ -252,30 +217,21 @@ class ExecRecorder:
     :class:`~.bpf.BpfUnavailable` otherwise, and the tracker reads ``/proc`` alone."""
 
     def __init__(self, *, btf: Btf | None = None) -> None:
+        offsets = Offsets.from_btf(btf or Btf.kernel())
+        self._kernel = kernel = bpf.Loaded("stk_execs", RING_BYTES)
         try:
-            offsets = Offsets.from_btf(btf or Btf.kernel())
-        except ValueError as exc:
-            raise BpfUnavailable(0, f"the kernel's BTF cannot be read: {exc}") from exc
-        self._fds: list[int] = []
-        try:
-            ring = bpf.create_map(bpf.MAP_RINGBUF, 0, 0, RING_BYTES, "stk_execs")
-            self._fds.append(ring)
-            self._lost = bpf.create_map(bpf.MAP_ARRAY, 4, 8, 1, "stk_execs_lost")
-            self._fds.append(self._lost)
-            program = bpf.load_program(
-                bpf.PROG_RAW_TRACEPOINT,
-                exec_program(ring, self._lost, offsets),
-                "stk_exec",
-                license_=PROGRAM_LICENSE,
+            program = kernel.keep(
+                bpf.load_program(
+                    bpf.PROG_RAW_TRACEPOINT,
+                    exec_program(kernel.ring_fd, kernel.lost_fd, offsets),
+                    "stk_exec",
+                    license_=PROGRAM_LICENSE,
+                )
             )
-            self._fds.append(program)
-            self._fds.append(bpf.raw_tracepoint_open("sched_process_exec", program))
-            try:
-                self._ring = RingBuffer(ring, RING_BYTES)
-            except OSError as exc:
-                raise BpfUnavailable(exc.errno, f"cannot map the ring: {exc.strerror}") from exc
+            kernel.keep(bpf.raw_tracepoint_open("sched_process_exec", program))
+            self._ring = kernel.map_ring()
         except BaseException:
-            self.close()
+            kernel.close()
             raise
         self._waiting: dict[int, list[ExecRecord]] = {}
         self._count = 0
@@ -287,10 +243,7 @@ class ExecRecorder:
     @property
     def lost(self) -> int:
         """Execs the kernel could not record because the ring was full."""
-        try:
-            return bpf.lookup_u64(self._lost, 0)
-        except OSError:
-            return 0
+        return self._kernel.lost
 
     def drain(self) -> int:
         """Move what the kernel wrote into the table :meth:`take` reads; how many."""
@@ -350,13 +303,7 @@ class ExecRecorder:
         self._count = len(kept)
 
     def close(self) -> None:
-        ring = getattr(self, "_ring", None)
-        if ring is not None:
-            ring.close()
-        for fd in reversed(self._fds):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._fds.clear()
+        self._kernel.close()
 
     def __enter__(self) -> ExecRecorder:
         return self

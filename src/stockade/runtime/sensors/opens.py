@@ -46,7 +46,6 @@ from stockade.runtime.sensors.bpf import (
     Btf,
     Insn,
     Label,
-    RingBuffer,
 )
 from stockade.runtime.sensors.execs import PROGRAM_LICENSE
 
@@ -113,8 +112,7 @@ def parse_open(data: bytes) -> OpenRecord | None:
 
 @dataclass(frozen=True, slots=True)
 class Offsets:
-    """Where the program finds what it reads: the kernel structures' members (BTF), and
-    the fields of the trace events' records (their tracefs formats)."""
+    """Where the entry programs find the kernel members they read (from BTF)."""
 
     nsproxy: int
     mnt_ns: int
@@ -125,19 +123,15 @@ class Offsets:
 
     @classmethod
     def from_btf(cls, btf: Btf) -> Offsets:
-        try:
-            return cls(
-                nsproxy=btf.offset("task_struct", "nsproxy"),
-                mnt_ns=btf.offset("nsproxy", "mnt_ns"),
-                ns=btf.offset("mnt_namespace", "ns"),
-                inum=btf.offset("ns_common", "inum"),
-                how_flags=btf.offset("open_how", "flags"),
-                how_mode=btf.offset("open_how", "mode"),
-            )
-        except KeyError as exc:
-            raise BpfUnavailable(
-                0, f"the kernel's BTF lacks what the open program reads: {exc}"
-            ) from exc
+        members = {
+            "nsproxy": ("task_struct", "nsproxy"),
+            "mnt_ns": ("nsproxy", "mnt_ns"),
+            "ns": ("mnt_namespace", "ns"),
+            "inum": ("ns_common", "inum"),
+            "how_flags": ("open_how", "flags"),
+            "how_mode": ("open_how", "mode"),
+        }
+        return cls(**btf.offsets(members, "the open programs"))
 
 
 # The entry program's stack: the record it builds, the key, and working slots.
@@ -155,18 +149,6 @@ _ARGUMENTS: Final = {
 their names in the ``sys_enter_<call>`` trace event."""
 
 
-def _read(size: int, slot: int, base: int, offset: int, helper: int) -> list[Insn]:
-    """``*(r10 + slot) = *(base + offset)`` through ``helper`` (a probe read)."""
-    return [
-        bpf.mov(R1, R10),
-        bpf.add_imm(R1, slot),
-        bpf.mov_imm(R2, size),
-        bpf.mov(R3, base),
-        bpf.add_imm(R3, offset),
-        bpf.call(helper),
-    ]
-
-
 def entry_program(
     call: str, fields: dict[str, int], pending_fd: int, namespaces_fd: int, at: Offsets
 ) -> list[Insn]:
@@ -182,8 +164,8 @@ def entry_program(
         assert flags_field is not None  # noqa: S101 - the table says so
         items += [
             a.load(8, R9, R6, fields[flags_field]),
-            *_read(8, _FLAGS, R9, at.how_flags, a.PROBE_READ_USER),
-            *_read(8, _MODE, R9, at.how_mode, a.PROBE_READ_USER),
+            *a.probe_to_stack(8, _FLAGS, R9, at.how_flags, a.PROBE_READ_USER),
+            *a.probe_to_stack(8, _MODE, R9, at.how_mode, a.PROBE_READ_USER),
         ]
     else:
         assert flags_field is not None  # noqa: S101
@@ -296,14 +278,7 @@ def exit_program(ret_offset: int, pending_fd: int, ring_fd: int, lost_fd: int) -
         a.mov_imm(R3, 0),
         a.call(a.RINGBUF_RESERVE),
         a.jump_if("!=", R0, 0, "record"),
-        a.store_imm(4, R10, -12, 0),
-        *a.load_map(R1, lost_fd),
-        a.mov(R2, R10),
-        a.add_imm(R2, -12),
-        a.call(a.MAP_LOOKUP_ELEM),
-        a.jump_if("==", R0, 0, "forget"),
-        a.mov_imm(R1, 1),
-        a.atomic_add(R0, 0, R1),
+        *a.count_one(lost_fd, -12),
         a.jump("forget"),
         Label("record"),
         a.mov(R9, R0),
@@ -328,15 +303,13 @@ def exit_program(ret_offset: int, pending_fd: int, ring_fd: int, lost_fd: int) -
 
 
 class OpenRecorder:
-    """The open program loaded and attached; :meth:`watch` adds a mount namespace to
-    those it records, :meth:`records` reads what it wrote. Needs root, x86_64, BTF and
-    BPF ring buffers; :class:`~.bpf.BpfUnavailable` otherwise."""
+    """The open programs loaded and attached; :meth:`watch` adds a mount namespace to
+    those recorded, :meth:`records` reads what they wrote. Needs root, BTF, BPF ring
+    buffers and the system-call trace events (tracefs is mounted if it is not);
+    :class:`~.bpf.BpfUnavailable` otherwise."""
 
     def __init__(self, *, btf: Btf | None = None) -> None:
-        try:
-            offsets = Offsets.from_btf(btf or Btf.kernel())
-        except ValueError as exc:
-            raise BpfUnavailable(0, f"the kernel's BTF cannot be read: {exc}") from exc
+        offsets = Offsets.from_btf(btf or Btf.kernel())
         events = {}
         for call in _ARGUMENTS:
             with contextlib.suppress(BpfUnavailable):  # a call this architecture lacks
@@ -346,48 +319,46 @@ class OpenRecorder:
                 )
         if "openat" not in events:
             raise BpfUnavailable(0, "the kernel has no system call trace events")
-        self._fds: list[int] = []
+        self._kernel = kernel = bpf.Loaded("stk_opens", RING_BYTES)
         try:
-            ring = bpf.create_map(bpf.MAP_RINGBUF, 0, 0, RING_BYTES, "stk_opens")
-            self._fds.append(ring)
-            pending = bpf.create_map(bpf.MAP_LRU_HASH, 8, RECORD_SIZE, MAX_PENDING, "stk_open_wait")
-            self._fds.append(pending)
-            self._namespaces = bpf.create_map(bpf.MAP_HASH, 4, 4, MAX_NAMESPACES, "stk_open_ns")
-            self._fds.append(self._namespaces)
-            self._lost = bpf.create_map(bpf.MAP_ARRAY, 4, 8, 1, "stk_opens_lost")
-            self._fds.append(self._lost)
+            pending = kernel.keep(
+                bpf.create_map(bpf.MAP_LRU_HASH, 8, RECORD_SIZE, MAX_PENDING, "stk_open_wait")
+            )
+            self._namespaces = kernel.keep(
+                bpf.create_map(bpf.MAP_HASH, 4, 4, MAX_NAMESPACES, "stk_open_ns")
+            )
             exit_fd = -1
             for call, ((enter_id, fields), (exit_id, exit_fields)) in events.items():
                 if exit_fd < 0:
-                    exit_fd = bpf.load_program(
+                    exit_fd = kernel.keep(
+                        bpf.load_program(
+                            bpf.PROG_TRACEPOINT,
+                            exit_program(
+                                exit_fields["ret"], pending, kernel.ring_fd, kernel.lost_fd
+                            ),
+                            "stk_open_exit",
+                            license_=PROGRAM_LICENSE,
+                        )
+                    )
+                enter_fd = kernel.keep(
+                    bpf.load_program(
                         bpf.PROG_TRACEPOINT,
-                        exit_program(exit_fields["ret"], pending, ring, self._lost),
-                        "stk_open_exit",
+                        entry_program(call, fields, pending, self._namespaces, offsets),
+                        f"stk_{call}",
                         license_=PROGRAM_LICENSE,
                     )
-                    self._fds.append(exit_fd)
-                enter_fd = bpf.load_program(
-                    bpf.PROG_TRACEPOINT,
-                    entry_program(call, fields, pending, self._namespaces, offsets),
-                    f"stk_{call}",
-                    license_=PROGRAM_LICENSE,
                 )
-                self._fds.append(enter_fd)
-                self._fds.append(bpf.attach_tracepoint(enter_fd, enter_id))
-                self._fds.append(bpf.attach_tracepoint(exit_fd, exit_id))
-            try:
-                self._ring = RingBuffer(ring, RING_BYTES)
-            except OSError as exc:
-                raise BpfUnavailable(exc.errno, f"cannot map the ring: {exc.strerror}") from exc
+                kernel.keep(bpf.attach_tracepoint(enter_fd, enter_id))
+                kernel.keep(bpf.attach_tracepoint(exit_fd, exit_id))
+            self._ring = kernel.map_ring()
         except BaseException:
-            self.close()
+            kernel.close()
             raise
-        self._ring_fd = ring
         self.records_read = 0
 
     def fileno(self) -> int:
         """The ring's descriptor: readable when records wait."""
-        return self._ring_fd
+        return self._kernel.ring_fd
 
     def watch(self, namespace: int) -> bool:
         """Record the opens of processes in the mount namespace ``namespace`` (the inode
@@ -405,10 +376,7 @@ class OpenRecorder:
     @property
     def lost(self) -> int:
         """Opens the kernel could not record because the ring was full."""
-        try:
-            return bpf.lookup_u64(self._lost, 0)
-        except OSError:
-            return 0
+        return self._kernel.lost
 
     def records(self, limit: int | None = None) -> list[OpenRecord]:
         found = []
@@ -420,13 +388,7 @@ class OpenRecorder:
         return found
 
     def close(self) -> None:
-        ring = getattr(self, "_ring", None)
-        if ring is not None:
-            ring.close()
-        for fd in reversed(self._fds):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._fds.clear()
+        self._kernel.close()
 
     def __enter__(self) -> OpenRecorder:
         return self
