@@ -65,10 +65,6 @@ MAP_RINGBUF: Final = 27
 PROG_TRACEPOINT: Final = 5
 PROG_RAW_TRACEPOINT: Final = 17
 MAP_LRU_HASH: Final = 9
-PROG_TRACING: Final = 26
-ATTACH_FEXIT: Final = 25
-"""``BPF_TRACE_FEXIT``: a tracing program run as a kernel function returns."""
-_FUNC: Final = 12
 _ATTR_SIZE: Final = 144
 
 # Helpers by number (``enum bpf_func_id``).
@@ -150,25 +146,15 @@ def delete_key(map_fd: int, key: int) -> bool:
     return True
 
 
-def load_program(
-    kind: int,
-    insns: list[Insn],
-    name: str,
-    *,
-    license_: str,
-    attach_type: int = 0,
-    attach_btf_id: int = 0,
-) -> int:
-    """Load ``insns`` as a program of ``kind`` (a tracing program names the kernel
-    function it attaches to by its BTF id, and how); on refusal the verifier's log
-    says why."""
+def load_program(kind: int, insns: list[Insn], name: str, *, license_: str) -> int:
+    """Load ``insns`` as a program of ``kind``; on refusal the verifier's log says why."""
     code = b"".join(insn.encode() for insn in insns)
     code_buffer = ctypes.create_string_buffer(code, len(code))
     license_buffer = ctypes.create_string_buffer(license_.encode())
     log = ctypes.create_string_buffer(256 * 1024)
     for level in (0, 1):  # with a log only when the first attempt fails: it is slower
         attr = struct.pack(
-            "=IIQQIIQII16sIIIIQIIQII",
+            "=IIQQIIQII16s",
             kind,
             len(insns),
             ctypes.addressof(code_buffer),
@@ -179,16 +165,6 @@ def load_program(
             0,
             0,
             name.encode(),
-            0,  # prog_ifindex
-            attach_type,
-            0,  # prog_btf_fd
-            0,
-            0,  # func_info
-            0,
-            0,
-            0,  # line_info
-            0,
-            attach_btf_id,
         )
         try:
             return _bpf(BPF_PROG_LOAD, attr)
@@ -204,12 +180,11 @@ def load_program(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def raw_tracepoint_open(name: str | None, program_fd: int) -> int:
-    """Attach a raw tracepoint program to the tracepoint ``name`` (no tracefs needed),
-    or (``name`` None) a tracing program to the function it was loaded for; the
-    returned descriptor keeps it attached until closed."""
-    name_buffer = ctypes.create_string_buffer(name.encode() if name else b"")
-    attr = struct.pack("=QI", ctypes.addressof(name_buffer) if name else 0, program_fd)
+def raw_tracepoint_open(name: str, program_fd: int) -> int:
+    """Attach a raw tracepoint program to the tracepoint ``name`` (no tracefs needed);
+    the returned descriptor keeps it attached until closed."""
+    name_buffer = ctypes.create_string_buffer(name.encode())
+    attr = struct.pack("=QI", ctypes.addressof(name_buffer), program_fd)
     try:
         return _bpf(BPF_RAW_TRACEPOINT_OPEN, attr)
     except OSError as exc:
@@ -581,18 +556,6 @@ class Btf:
             return cls(data)
         except ValueError as exc:
             raise BpfUnavailable(0, f"the kernel's BTF ({path}) cannot be read: {exc}") from exc
-
-    def function(self, name: str) -> int:
-        """The BTF id of the kernel function ``name`` (what a tracing program attaches
-        to); KeyError when the kernel has none of that name (or it was inlined)."""
-        wanted = name.encode()
-        for type_id in range(1, len(self._types)):
-            name_off, info, _target = _BTF_TYPE.unpack_from(self._data, self._types[type_id])
-            if (info >> 24) & 0x1F == _FUNC and name_off:
-                start = self._strings + name_off
-                if self._data[start : start + len(wanted) + 1] == wanted + b"\0":
-                    return type_id
-        raise KeyError(f"no function {name} in the kernel's BTF")
 
     def _name(self, offset: int) -> str:
         start = self._strings + offset

@@ -78,7 +78,7 @@ from typing import Final
 from stockade.runtime.events import Container, FileEvent, Process
 from stockade.runtime.sensors.opens import AT_FDCWD, OpenRecord, OpenRecorder, mount_namespace
 from stockade.runtime.sensors.procconn import SensorUnavailable
-from stockade.runtime.sensors.procinfo import runs_other_program
+from stockade.runtime.sensors.procinfo import readlink_or_none, runs_other_program
 from stockade.runtime.sensors.syscalls import pending_open, thread_group
 
 __all__ = [
@@ -143,10 +143,10 @@ MOUNT_EVENTS: Final = FAN_CLOSE_WRITE | FAN_OPEN_EXEC
 READ_BUFFER: Final = 4096
 """Bytes of permission events read at once: at most 170 events (and descriptors)."""
 NOTIFY_BUFFER: Final = 1024
-NOTIFY_BATCH: Final = 64
-"""Recorded opens handled between two looks at the permission queue."""
 """Bytes of notifications read at once (42 events): permission events are looked at
 again after each such batch, so an opener never waits behind a long queue of writes."""
+NOTIFY_BATCH: Final = 64
+"""Recorded opens handled between two looks at the permission queue."""
 
 DEFAULT_SENSITIVE_READS: Final = (
     "/etc/shadow",
@@ -545,8 +545,9 @@ class FileSensor:
     ) -> None:
         self._process_of = process_of
         self.opens = opens
-        """The kernel's record of each open for writing (eBPF), when available: such
-        opens are told as they happen, with their flags and descriptor."""
+        """The kernel's record of each open for writing, and of each read that climbs
+        out of directories twice (eBPF), when available: such opens are told as they
+        happen, with their flags and descriptor."""
         self._describe_now = describe or process_of
         self._proc = proc
         self.sensitive_reads = tuple(sensitive_reads)
@@ -674,8 +675,8 @@ class FileSensor:
             os.close(root_fd)
 
     def _record_opens(self, watched: _Watched) -> None:
-        """Have the kernel record the opens for writing in ``watched``'s mount namespace
-        (not the host's: a container sharing it is not told apart by namespace)."""
+        """Have the kernel record the opens in ``watched``'s mount namespace (not the
+        host's: a container sharing it is not told apart by namespace)."""
         if self.opens is None:
             return
         namespace = mount_namespace(watched.pid, str(self._proc))
@@ -977,6 +978,8 @@ class FileSensor:
         return reported
 
     def _recorded_open(self, record: OpenRecord) -> FileEvent | None:
+        """The event of a recorded open in a watched container; None for one told by
+        its waiting opener, or from a namespace no longer watched (or this process)."""
         with self._lock:
             watched = self._namespaces.get(record.mount_namespace)
         if watched is None or record.pid == self._own_pid:
@@ -1015,11 +1018,11 @@ class FileSensor:
             return posixpath.normpath(raw).replace("//", "/", 1)
         base: str | None
         if record.dirfd == AT_FDCWD:
-            base = _readlink_or_none(f"{self._proc}/{record.pid}/cwd") or (
+            base = readlink_or_none(f"{self._proc}/{record.pid}/cwd") or (
                 process.cwd if process is not None else None
             )
         else:
-            base = _readlink_or_none(f"{self._proc}/{record.pid}/fd/{record.dirfd}")
+            base = readlink_or_none(f"{self._proc}/{record.pid}/fd/{record.dirfd}")
         if not base or not base.startswith("/"):
             return raw
         return posixpath.normpath(posixpath.join(base, raw)).replace("//", "/", 1)
@@ -1421,13 +1424,6 @@ def _same_file(root_fd: int, root_path: str, path: str, info: os.stat_result) ->
     finally:
         os.close(fd)
     return (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino)
-
-
-def _readlink_or_none(path: str) -> str | None:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
 
 
 def _writes(flags: int) -> bool:

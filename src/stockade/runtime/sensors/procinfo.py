@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from stockade.runtime.events import Process
 
-__all__ = ["ProcSnapshot", "capabilities", "read_process", "runs_other_program"]
+__all__ = [
+    "ProcSnapshot",
+    "capabilities",
+    "read_process",
+    "readlink_or_none",
+    "runs_other_program",
+]
 
 _CAP_NAMES: Final = [
     "CAP_CHOWN",
@@ -136,7 +142,8 @@ def _read(path: str) -> bytes | None:
         os.close(fd)
 
 
-def _readlink(path: str) -> str | None:
+def readlink_or_none(path: str) -> str | None:
+    """Where the link ``path`` points, or None (gone, or not a link)."""
     try:
         return os.readlink(path)
     except OSError:
@@ -147,7 +154,7 @@ def runs_other_program(process: Process, proc: Path = Path("/proc")) -> bool:
     """Whether ``process`` (as the process tracker knows it) now runs another program:
     an exec the tracker has not handled yet, so its name, arguments and working
     directory are those of the program it was forked from. False when it is gone."""
-    exe = _readlink(f"{proc}/{process.pid}/exe")
+    exe = readlink_or_none(f"{proc}/{process.pid}/exe")
     if exe is None:
         return False
     return exe.removesuffix(" (deleted)") != (process.exepath or process.exe)
@@ -161,7 +168,7 @@ def read_process(pid: int, proc: Path = Path("/proc")) -> ProcSnapshot | None:
     its parent reaps it.
     """
     base = f"{proc}/{pid}"
-    exe = _readlink(f"{base}/exe") or ""
+    exe = readlink_or_none(f"{base}/exe") or ""
     cmdline = _read(f"{base}/cmdline")
     stat = _read(f"{base}/stat")
     if stat is None and cmdline is None and not exe:
@@ -175,11 +182,11 @@ def read_process(pid: int, proc: Path = Path("/proc")) -> ProcSnapshot | None:
         except OSError:
             pass
     stdio = (
-        _readlink(f"{base}/fd/0") or "",
-        _readlink(f"{base}/fd/1") or "",
-        _readlink(f"{base}/fd/2") or "",
+        readlink_or_none(f"{base}/fd/0") or "",
+        readlink_or_none(f"{base}/fd/1") or "",
+        readlink_or_none(f"{base}/fd/2") or "",
     )
-    cwd = _readlink(f"{base}/cwd")
+    cwd = readlink_or_none(f"{base}/cwd")
     status = _read(f"{base}/status") or b""
     cgroup = _read(f"{base}/cgroup")
     loginuid = _int((_read(f"{base}/loginuid") or b"").strip())
