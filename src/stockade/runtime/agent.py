@@ -1,12 +1,14 @@
 """The running Defender: sensors feeding the judgement, incidents going to the sinks.
 
 Threads: one reads the proc connector (process events must be read at once: processes
-vanish), one polls the network tables, one reads fanotify's file events (unless turned
-off), one keeps house (saves changed models, marks new sensitive files, forgets gone
-containers; lifecycles move with events). The process sensor tells the file sensor about
-each container it meets, so its mounts are watched from its first process on; processes
-that exited are remembered a while, so a file event read after its writer is gone still
-names it. A sensitive open waits for the judgement; prevent and stop refuse it.
+vanish; the kernel's exec records, where eBPF is available, say what a vanished one ran),
+one polls the network tables, one reads fanotify's file events and the kernel's open
+records (unless turned off), one keeps house (saves changed models, marks new
+sensitive files, forgets gone containers; lifecycles move with events). The process
+sensor tells the file sensor about each container it meets, so its mounts are watched
+from its first process on; processes that exited are remembered a while, so a file
+event read after its writer is gone still names it. A sensitive open waits for the
+judgement; prevent and stop refuse it.
 
 Every event goes to the flight recorder and to
 :class:`~stockade.runtime.defender.Defender`; every incident is frozen into a forensics
