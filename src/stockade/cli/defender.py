@@ -283,6 +283,7 @@ def _run_agent(
         log=log,
         host=host,
         open_records=open_records,
+        connect_records=network,
     )
     try:
         agent = DefenderAgent(settings)
@@ -320,6 +321,7 @@ def _run_agent(
             for kind, on in (
                 ("execs", agent.tracker.execs is not None),
                 ("opens for writing", agent.files is not None and agent.files.opens is not None),
+                ("connects", agent.network.connects is not None),
             )
             if on
         ]
@@ -332,7 +334,7 @@ def _run_agent(
             f"reporting to {console_url}" if console_url else "no Console (incidents logged)",
             source,
             "" if network else ", network sensor off",
-            " and ".join(recorded) or "nothing",
+            ", ".join(recorded) or "nothing",
         )
         reported_loss = 0
         while not stop.wait(1.0):

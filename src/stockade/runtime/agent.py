@@ -41,6 +41,7 @@ from stockade.runtime.recorder import DEFAULT_BYTES, FlightRecorder
 from stockade.runtime.reporting import ConsoleReporter, ReporterSettings
 from stockade.runtime.rules import RuleSet
 from stockade.runtime.sensors.bpf import BpfUnavailable, Btf
+from stockade.runtime.sensors.connects import ConnectRecorder
 from stockade.runtime.sensors.containers import ContainerResolver
 from stockade.runtime.sensors.dns import DnsNames
 from stockade.runtime.sensors.execs import ExecRecorder
@@ -74,6 +75,9 @@ class AgentSettings:
     exec_records: bool = True
     """Record each exec in the kernel (eBPF), for processes gone before ``/proc`` is
     read; where eBPF is not available the Defender says so once and reads ``/proc``."""
+    connect_records: bool = True
+    """Record each ``connect`` outside the host's network namespace in the kernel
+    (eBPF), so a connection that ends between two polls is still told."""
     open_records: bool = True
     """Record each open for writing in a watched container in the kernel (eBPF), told
     with its flags and descriptor as it happens; without it (or eBPF) writes are told
@@ -187,7 +191,7 @@ class DefenderAgent:
         the kernel's BTF; each that cannot be had is said once, and left out."""
         settings = self.settings
         opens_wanted = settings.open_records and settings.file_sensor
-        if not (settings.exec_records or opens_wanted):
+        if not (settings.exec_records or opens_wanted or settings.connect_records):
             return None, None
         try:
             btf = Btf.kernel()
@@ -206,6 +210,12 @@ class DefenderAgent:
                 lambda: OpenRecorder(btf=btf),
                 "opens are not recorded in the kernel (%s): writes are told when the file "
                 "is closed, without the open's flags",
+            )
+        if settings.connect_records:
+            self.network.connects = _optional(
+                lambda: ConnectRecorder(btf=btf),
+                "connects are not recorded in the kernel (%s): a connection shorter than "
+                "the network poll interval can be missed",
             )
         return execs, opens
 
@@ -350,6 +360,8 @@ class DefenderAgent:
             self.network.names.close()
         if self.tracker.execs is not None:
             self.tracker.execs.close()
+        if self.network.connects is not None:
+            self.network.connects.close()
         self.defender.flush(time.time_ns() + self.defender.hold_ns)
         self.models.save()
         self.recorder.close()

@@ -22,7 +22,7 @@ import mmap
 import os
 import platform
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -41,6 +41,7 @@ __all__ = [
     "delete_key",
     "load_program",
     "lookup_u64",
+    "pending_to_ring",
     "probe_to_stack",
     "raw_tracepoint_open",
     "tracefs",
@@ -106,8 +107,15 @@ def _bpf(cmd: int, attr: bytes | bytearray) -> int:
     return int(result)
 
 
+def _check_name(name: str) -> None:
+    """The kernel takes names of at most 15 characters (else EINVAL, with no word)."""
+    if len(name.encode()) > 15:
+        raise ValueError(f"BPF object name too long (15 characters at most): {name}")
+
+
 def create_map(kind: int, key_size: int, value_size: int, entries: int, name: str) -> int:
     """A new map's file descriptor (the caller closes it)."""
+    _check_name(name)
     attr = struct.pack("=IIIIIII16s", kind, key_size, value_size, entries, 0, 0, 0, name.encode())
     try:
         return _bpf(BPF_MAP_CREATE, attr)
@@ -148,6 +156,7 @@ def delete_key(map_fd: int, key: int) -> bool:
 
 def load_program(kind: int, insns: list[Insn], name: str, *, license_: str) -> int:
     """Load ``insns`` as a program of ``kind``; on refusal the verifier's log says why."""
+    _check_name(name)
     code = b"".join(insn.encode() for insn in insns)
     code_buffer = ctypes.create_string_buffer(code, len(code))
     license_buffer = ctypes.create_string_buffer(license_.encode())
@@ -322,6 +331,14 @@ def add_imm(dst: int, imm: int) -> Insn:
     return Insn(0x07, dst, imm=imm)
 
 
+def add(dst: int, src: int) -> Insn:
+    return Insn(0x0F, dst, src)
+
+
+def lsh_imm(dst: int, imm: int) -> Insn:
+    return Insn(0x67, dst, imm=imm)
+
+
 def sub(dst: int, src: int) -> Insn:
     return Insn(0x1F, dst, src)
 
@@ -400,6 +417,75 @@ def count_one(map_fd: int, slot: int) -> list[Insn]:
         mov_imm(R1, 1),
         atomic_add(R0, 0, R1),
     ]
+
+
+def pending_to_ring(
+    pending_fd: int,
+    ring_fd: int,
+    lost_fd: int,
+    size: int,
+    ret_offset: int,
+    *,
+    succeeded: Sequence[Insn | Label],
+    fill: Sequence[Insn | Label],
+) -> list[Insn | Label]:
+    """The exit half of a pair of system-call programs (the entry half notes the call,
+    ``size`` bytes keyed by pid/tgid, in the hash map ``pending_fd``): the thread's
+    note, if any, is copied into the ring and completed, then forgotten. R7 holds the
+    note, R8 the call's return value (read at ``ret_offset`` of the trace event's
+    record), R9 the ring's copy; ``succeeded`` jumps to ``forget`` for a call that
+    failed, ``fill`` completes the copy (free: R1-R6, stack below -12). A copy the ring
+    has no room for adds one to ``lost_fd``."""
+    return [
+        mov(R6, R1),
+        call(GET_CURRENT_PID_TGID),
+        store(8, R10, -8, R0),
+        *load_map(R1, pending_fd),
+        mov(R2, R10),
+        add_imm(R2, -8),
+        call(MAP_LOOKUP_ELEM),
+        jump_if("==", R0, 0, "out"),
+        mov(R7, R0),
+        load(8, R8, R6, ret_offset),
+        *succeeded,
+        *load_map(R1, ring_fd),
+        mov_imm(R2, size),
+        mov_imm(R3, 0),
+        call(RINGBUF_RESERVE),
+        jump_if("!=", R0, 0, "record"),
+        *count_one(lost_fd, -12),
+        jump("forget"),
+        Label("record"),
+        mov(R9, R0),
+        mov(R1, R9),
+        mov_imm(R2, size),
+        mov(R3, R7),
+        call(PROBE_READ_KERNEL),
+        *fill,
+        mov(R1, R9),
+        mov_imm(R2, 0),
+        call(RINGBUF_SUBMIT),
+        Label("forget"),
+        *load_map(R1, pending_fd),
+        mov(R2, R10),
+        add_imm(R2, -8),
+        call(MAP_DELETE_ELEM),
+        Label("out"),
+        mov_imm(R0, 0),
+        exit_(),
+    ]
+
+
+def load_imm64(dst: int, value: int) -> list[Insn]:
+    """``dst = value``, any 64-bit value (two instructions)."""
+    low, high = value & 0xFFFFFFFF, (value >> 32) & 0xFFFFFFFF
+    signed = [half - (1 << 32) if half >= 1 << 31 else half for half in (low, high)]
+    return [Insn(0x18, dst, 0, 0, signed[0]), Insn(0, imm=signed[1])]
+
+
+def jump_if_equal(dst: int, src: int, to: str) -> Insn:
+    """Jump to the label ``to`` when ``dst == src`` (registers)."""
+    return Insn(0x1D, dst, src, target=to)
 
 
 def load_map(dst: int, map_fd: int) -> list[Insn]:

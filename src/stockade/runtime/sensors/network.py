@@ -8,7 +8,8 @@ The socket's owner is found through the inode in ``/proc/PID/fd`` (only for new 
 and only among the processes of that namespace).
 
 Polling sees what lives at least one interval (default 0.2 s); connections opened and
-closed between two polls are missed — the file documents this rather than pretend.
+closed between two polls are missed, unless the kernel records each ``connect``
+(:mod:`.connects`, eBPF: outside the host's network namespace).
 With a :class:`~.dns.DnsNames`, each namespace's DNS answers are read before its tables,
 and a connection to an address that was looked up carries the name.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from stockade.runtime.events import NetworkEvent, Process
+from stockade.runtime.sensors.connects import ConnectRecord, ConnectRecorder
 from stockade.runtime.sensors.dns import DnsNames
 from stockade.runtime.sensors.procinfo import runs_other_program
 
@@ -96,8 +98,13 @@ class NetworkSensor:
         proc: Path = Path("/proc"),
         pids: Callable[[], Iterable[int]] | None = None,
         names: DnsNames | None = None,
+        connects: ConnectRecorder | None = None,
     ) -> None:
         self._process_of = process_of
+        self.connects = connects
+        """The kernel's record of each ``connect`` outside the host's network namespace
+        (eBPF), when available: such connections are told even when they end between
+        two polls."""
         self._describe_now = describe
         self.names = names
         """DNS names of the addresses connected to, where the resolver answers are seen."""
@@ -105,6 +112,7 @@ class NetworkSensor:
         self._pids = pids or self._all_pids
         self._known: set[tuple[int, int]] = set()
         """(namespace inode, socket inode) already reported."""
+        self._boot_ns = time.time_ns() - time.monotonic_ns()
         self._unowned: dict[tuple[int, int], int] = {}
         """New sockets whose owner was not found yet, and how many polls looked."""
 
@@ -134,6 +142,8 @@ class NetworkSensor:
             self.names.drain()  # the answers that came before these connections
             self.names.keep(set(namespaces))
         events: list[NetworkEvent] = []
+        if self.connects is not None:
+            events += self._recorded(self.connects.records(), report=report)
         alive: set[tuple[int, int]] = set()
         for ns, members in namespaces.items():
             entries = self._read_tables(members[0])
@@ -172,6 +182,51 @@ class NetworkSensor:
         self._unowned = {k: v for k, v in self._unowned.items() if k in alive}
         return events
 
+    def _recorded(self, records: list[ConnectRecord], *, report: bool) -> list[NetworkEvent]:
+        """The connections the kernel recorded, each told once: its socket is then known,
+        and the tables' view of it (if it lives until the poll) is not told again."""
+        events = []
+        for record in records:
+            key = (record.namespace, record.inode)
+            if record.inode and key in self._known:
+                continue
+            if record.inode:
+                self._known.add(key)
+                self._unowned.pop(key, None)
+            if not report:
+                continue
+            process = self._owner(record.pid)
+            if process is None:
+                continue
+            events.append(
+                NetworkEvent(
+                    type="connect",
+                    process=process,
+                    family="ipv4" if record.family == 4 else "ipv6",
+                    l4proto=record.proto or "tcp",
+                    client_port=record.local_port or None,
+                    server_ip=record.remote_ip,
+                    server_port=record.remote_port,
+                    server_name=(
+                        self.names.name_of(record.namespace, record.remote_ip)
+                        if self.names
+                        else None
+                    ),
+                    ts=self._boot_ns + record.timestamp_ns,
+                )
+            )
+        return events
+
+    def _owner(self, pid: int) -> Process | None:
+        """``pid`` as the tracker knows it, read again when it has executed another
+        program since."""
+        process = self._process_of(pid)
+        if self._describe_now is not None and (
+            process is None or runs_other_program(process, self._proc)
+        ):
+            process = self._describe_now(pid) or process
+        return process
+
     def _read_tables(self, pid: int) -> list[SocketEntry]:
         entries: list[SocketEntry] = []
         for name, proto, family in _TABLES:
@@ -206,11 +261,7 @@ class NetworkSensor:
     def _event(
         self, entry: SocketEntry, owner: int, listening: set[tuple[str, int]], namespace: int
     ) -> NetworkEvent | None:
-        process = self._process_of(owner)
-        if self._describe_now is not None and (
-            process is None or runs_other_program(process, self._proc)
-        ):
-            process = self._describe_now(owner) or process
+        process = self._owner(owner)
         if process is None:
             return None
         family = "ipv4" if entry.local_ip.version == 4 else "ipv6"

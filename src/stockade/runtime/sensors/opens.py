@@ -261,44 +261,15 @@ def exit_program(ret_offset: int, pending_fd: int, ring_fd: int, lost_fd: int) -
     """The ``sys_exit_<call>`` program (one for the four calls): the thread's pending
     open, if any, goes to the ring with the descriptor returned, unless it failed."""
     a = bpf
-    items: list[Insn | Label] = [
-        a.mov(R6, R1),
-        a.call(a.GET_CURRENT_PID_TGID),
-        a.store(8, R10, -8, R0),
-        *a.load_map(R1, pending_fd),
-        a.mov(R2, R10),
-        a.add_imm(R2, -8),
-        a.call(a.MAP_LOOKUP_ELEM),
-        a.jump_if("==", R0, 0, "out"),
-        a.mov(R7, R0),
-        a.load(8, R8, R6, ret_offset),
-        a.jump_if("s<", R8, 0, "forget"),
-        *a.load_map(R1, ring_fd),
-        a.mov_imm(R2, RECORD_SIZE),
-        a.mov_imm(R3, 0),
-        a.call(a.RINGBUF_RESERVE),
-        a.jump_if("!=", R0, 0, "record"),
-        *a.count_one(lost_fd, -12),
-        a.jump("forget"),
-        Label("record"),
-        a.mov(R9, R0),
-        a.mov(R1, R9),
-        a.mov_imm(R2, RECORD_SIZE),
-        a.mov(R3, R7),
-        a.call(a.PROBE_READ_KERNEL),
-        a.store(4, R9, 28, R8),
-        a.mov(R1, R9),
-        a.mov_imm(R2, 0),
-        a.call(a.RINGBUF_SUBMIT),
-        Label("forget"),
-        *a.load_map(R1, pending_fd),
-        a.mov(R2, R10),
-        a.add_imm(R2, -8),
-        a.call(a.MAP_DELETE_ELEM),
-        Label("out"),
-        a.mov_imm(R0, 0),
-        a.exit_(),
-    ]
+    items = a.pending_to_ring(
+        pending_fd,
+        ring_fd,
+        lost_fd,
+        RECORD_SIZE,
+        ret_offset,
+        succeeded=[a.jump_if("s<", R8, 0, "forget")],
+        fill=[a.store(4, R9, 28, R8)],
+    )
     return a.assemble(items)
 
 
