@@ -570,6 +570,20 @@ class Loaded:
         self._fds.append(fd)
         return fd
 
+    def program(self, kind: int, insns: list[Insn], name: str, license_: str) -> int:
+        """:func:`load_program`, kept."""
+        return self.keep(load_program(kind, insns, name, license_=license_))
+
+    def pending(self, value_size: int, entries: int, name: str) -> int:
+        """A table of notes by thread (8-byte pid/tgid keys) that an entry program fills
+        and its exit program empties; least recently used first out, so a call that
+        never returns cannot fill it. Kept."""
+        return self.keep(create_map(MAP_LRU_HASH, 8, value_size, entries, name))
+
+    def on_trace_event(self, program_fd: int, event_id: int) -> None:
+        """:func:`attach_tracepoint`, kept attached until :meth:`close`."""
+        self.keep(attach_tracepoint(program_fd, event_id))
+
     def map_ring(self) -> RingBuffer:
         """The ring, mapped for reading (once the programs are attached)."""
         try:

@@ -277,29 +277,21 @@ class ConnectRecorder:
             raise BpfUnavailable(exc.errno, f"no network namespace: {exc.strerror}") from exc
         self._kernel = kernel = bpf.Loaded("stk_conns", RING_BYTES)
         try:
-            pending = kernel.keep(
-                bpf.create_map(bpf.MAP_LRU_HASH, 8, RECORD_SIZE, MAX_PENDING, "stk_conn_wait")
+            pending = kernel.pending(RECORD_SIZE, MAX_PENDING, "stk_conn_wait")
+            enter_fd = kernel.program(
+                bpf.PROG_TRACEPOINT,
+                entry_program(enter_fields, pending, host, offsets),
+                "stk_connect",
+                PROGRAM_LICENSE,
             )
-            enter_fd = kernel.keep(
-                bpf.load_program(
-                    bpf.PROG_TRACEPOINT,
-                    entry_program(enter_fields, pending, host, offsets),
-                    "stk_connect",
-                    license_=PROGRAM_LICENSE,
-                )
+            exit_fd = kernel.program(
+                bpf.PROG_TRACEPOINT,
+                exit_program(exit_fields["ret"], pending, kernel.ring_fd, kernel.lost_fd, offsets),
+                "stk_conn_exit",
+                PROGRAM_LICENSE,
             )
-            exit_fd = kernel.keep(
-                bpf.load_program(
-                    bpf.PROG_TRACEPOINT,
-                    exit_program(
-                        exit_fields["ret"], pending, kernel.ring_fd, kernel.lost_fd, offsets
-                    ),
-                    "stk_conn_exit",
-                    license_=PROGRAM_LICENSE,
-                )
-            )
-            kernel.keep(bpf.attach_tracepoint(enter_fd, enter_id))
-            kernel.keep(bpf.attach_tracepoint(exit_fd, exit_id))
+            kernel.on_trace_event(enter_fd, enter_id)
+            kernel.on_trace_event(exit_fd, exit_id)
             self._ring = kernel.map_ring()
         except BaseException:
             kernel.close()

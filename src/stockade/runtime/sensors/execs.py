@@ -220,13 +220,11 @@ class ExecRecorder:
         offsets = Offsets.from_btf(btf or Btf.kernel())
         self._kernel = kernel = bpf.Loaded("stk_execs", RING_BYTES)
         try:
-            program = kernel.keep(
-                bpf.load_program(
-                    bpf.PROG_RAW_TRACEPOINT,
-                    exec_program(kernel.ring_fd, kernel.lost_fd, offsets),
-                    "stk_exec",
-                    license_=PROGRAM_LICENSE,
-                )
+            program = kernel.program(
+                bpf.PROG_RAW_TRACEPOINT,
+                exec_program(kernel.ring_fd, kernel.lost_fd, offsets),
+                "stk_exec",
+                PROGRAM_LICENSE,
             )
             kernel.keep(bpf.raw_tracepoint_open("sched_process_exec", program))
             self._ring = kernel.map_ring()

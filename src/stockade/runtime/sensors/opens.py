@@ -292,35 +292,27 @@ class OpenRecorder:
             raise BpfUnavailable(0, "the kernel has no system call trace events")
         self._kernel = kernel = bpf.Loaded("stk_opens", RING_BYTES)
         try:
-            pending = kernel.keep(
-                bpf.create_map(bpf.MAP_LRU_HASH, 8, RECORD_SIZE, MAX_PENDING, "stk_open_wait")
-            )
+            pending = kernel.pending(RECORD_SIZE, MAX_PENDING, "stk_open_wait")
             self._namespaces = kernel.keep(
                 bpf.create_map(bpf.MAP_HASH, 4, 4, MAX_NAMESPACES, "stk_open_ns")
             )
             exit_fd = -1
             for call, ((enter_id, fields), (exit_id, exit_fields)) in events.items():
                 if exit_fd < 0:
-                    exit_fd = kernel.keep(
-                        bpf.load_program(
-                            bpf.PROG_TRACEPOINT,
-                            exit_program(
-                                exit_fields["ret"], pending, kernel.ring_fd, kernel.lost_fd
-                            ),
-                            "stk_open_exit",
-                            license_=PROGRAM_LICENSE,
-                        )
-                    )
-                enter_fd = kernel.keep(
-                    bpf.load_program(
+                    exit_fd = kernel.program(
                         bpf.PROG_TRACEPOINT,
-                        entry_program(call, fields, pending, self._namespaces, offsets),
-                        f"stk_{call}",
-                        license_=PROGRAM_LICENSE,
+                        exit_program(exit_fields["ret"], pending, kernel.ring_fd, kernel.lost_fd),
+                        "stk_open_exit",
+                        PROGRAM_LICENSE,
                     )
+                enter_fd = kernel.program(
+                    bpf.PROG_TRACEPOINT,
+                    entry_program(call, fields, pending, self._namespaces, offsets),
+                    f"stk_{call}",
+                    PROGRAM_LICENSE,
                 )
-                kernel.keep(bpf.attach_tracepoint(enter_fd, enter_id))
-                kernel.keep(bpf.attach_tracepoint(exit_fd, exit_id))
+                kernel.on_trace_event(enter_fd, enter_id)
+                kernel.on_trace_event(exit_fd, exit_id)
             self._ring = kernel.map_ring()
         except BaseException:
             kernel.close()
